@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/mydocker/mydocker/container"
+	"github.com/mydocker/mydocker/internal/errdefs"
+)
+
+// Every user command: flags into an options struct, then one call into a
+// package. No logic lives here.
+
+// stopAt1 makes flag parsing stop at the first argument (the image, or the
+// container for exec), so the command's own flags reach the command.
+var stopAt1 = func() *int { n := 1; return &n }()
+
+func commands() []*cli.Command {
+	return []*cli.Command{
+		runCommand(),
+		{
+			Name: "ps", Usage: "list containers",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "show all containers (default shows just running)"},
+				&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only display container IDs"},
+				&cli.BoolFlag{Name: "no-trunc", Usage: "do not truncate output"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return runtimeFor(cmd).Ps(os.Stdout, container.PsOptions{
+					All: cmd.Bool("all"), Quiet: cmd.Bool("quiet"), NoTrunc: cmd.Bool("no-trunc")})
+			},
+		},
+		{
+			Name: "logs", Usage: "fetch the logs of a container", ArgsUsage: "CONTAINER",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "follow log output until the container exits"},
+				&cli.StringFlag{Name: "tail", Aliases: []string{"n"}, Value: "all", Usage: "number of lines to show from the end"},
+				&cli.BoolFlag{Name: "timestamps", Aliases: []string{"t"}, Usage: "show timestamps"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				ref, err := oneArg(cmd, "CONTAINER")
+				if err != nil {
+					return err
+				}
+				tail, err := container.ParseTail(cmd.String("tail"))
+				if err != nil {
+					return usage(err)
+				}
+				return general(runtimeFor(cmd).Logs(ref, container.LogsOptions{
+					Follow: cmd.Bool("follow"), Tail: tail, Timestamps: cmd.Bool("timestamps")}, os.Stdout, os.Stderr))
+			},
+		},
+		{
+			Name: "stop", Usage: "stop running containers (SIGTERM, then SIGKILL after the timeout)", ArgsUsage: "CONTAINER...",
+			Flags: []cli.Flag{
+				&cli.IntFlag{Name: "time", Aliases: []string{"t"}, Value: 10, Usage: "seconds to wait before killing"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return eachArg(cmd, func(ref string) error {
+					return runtimeFor(cmd).Stop(ref, time.Duration(cmd.Int("time"))*time.Second)
+				})
+			},
+		},
+		{
+			Name: "kill", Usage: "send a signal to running containers", ArgsUsage: "CONTAINER...",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "signal", Aliases: []string{"s"}, Value: "KILL", Usage: "signal to send"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				sig, err := container.ParseSignal(cmd.String("signal"))
+				if err != nil {
+					return usage(err)
+				}
+				return eachArg(cmd, func(ref string) error { return runtimeFor(cmd).Kill(ref, sig) })
+			},
+		},
+		{
+			Name: "rm", Usage: "remove containers", ArgsUsage: "CONTAINER...",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill and remove a running container"},
+				&cli.BoolFlag{Name: "volumes", Aliases: []string{"v"}, Usage: "accepted for Docker compatibility: bind mounts are never removed"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				if cmd.NArg() == 0 {
+					return usage(errors.New("requires at least 1 argument"))
+				}
+				return runtimeFor(cmd).Remove(cmd.Args().Slice(), cmd.Bool("force"), os.Stdout)
+			},
+		},
+		{
+			Name: "inspect", Usage: "show containers' records as JSON", ArgsUsage: "CONTAINER...",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "format the output with a Go template"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				if cmd.NArg() == 0 {
+					return usage(errors.New("requires at least 1 argument"))
+				}
+				return general(runtimeFor(cmd).Inspect(cmd.Args().Slice(), cmd.String("format"), os.Stdout))
+			},
+		},
+		{
+			Name: "import", Usage: "create an image from a rootfs tarball", ArgsUsage: "FILE.tar NAME[:TAG]",
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				if cmd.NArg() != 2 {
+					return usage(errors.New("requires exactly 2 arguments: FILE.tar NAME[:TAG]"))
+				}
+				img, err := runtimeFor(cmd).Images.Import(cmd.Args().Get(0), cmd.Args().Get(1))
+				if err != nil {
+					return general(err)
+				}
+				fmt.Println(img.ID)
+				return nil
+			},
+		},
+		{
+			Name: "images", Usage: "list images",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only show image IDs"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return general(runtimeFor(cmd).PrintImages(os.Stdout, cmd.Bool("quiet")))
+			},
+		},
+		{
+			Name: "rmi", Usage: "remove images", ArgsUsage: "IMAGE...",
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return eachArg(cmd, func(ref string) error { return runtimeFor(cmd).RemoveImage(ref, os.Stdout) })
+			},
+		},
+		{
+			Name: "init", Hidden: true, Usage: "internal: a container's first process",
+			SkipFlagParsing: true,
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return container.Init()
+			},
+		},
+		{
+			Name: "monitor", Hidden: true, Usage: "internal: supervises a detached container", ArgsUsage: "ID",
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return runtimeFor(cmd).Monitor(cmd.Args().First())
+			},
+		},
+	}
+}
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name: "run", Usage: "create and run a new container", ArgsUsage: "IMAGE [COMMAND [ARG...]]",
+		StopOnNthArg:           stopAt1,
+		UseShortOptionHandling: true,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
+			&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
+			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "run in the background and print the container ID"},
+			&cli.BoolFlag{Name: "rm", Usage: "remove the container when it exits"},
+			&cli.StringFlag{Name: "name", Usage: "assign a name to the container"},
+			&cli.StringFlag{Name: "hostname", Usage: "container host name (default: the short ID)"},
+			&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
+			&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set environment variables (KEY=VALUE, or KEY to pass the host's value)"},
+			&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount a volume: HOST:CONTAINER[:ro]"},
+			&cli.StringFlag{Name: "network", Aliases: []string{"net"}, Usage: "connect to a network (bridge, none, host, or a network's name)"},
+			&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit (e.g. 100m, 1g)"},
+			&cli.StringFlag{Name: "memory-swap", Usage: "memory plus swap limit; -1 for unlimited swap"},
+			&cli.StringFlag{Name: "cpus", Usage: "number of CPUs (e.g. 0.5)"},
+			&cli.Int64Flag{Name: "cpu-shares", Aliases: []string{"cpushare", "c"}, Usage: "CPU shares (relative weight)"},
+			&cli.StringFlag{Name: "cpuset-cpus", Aliases: []string{"cpuset"}, Usage: "CPUs in which to allow execution (0-3, 0,1)"},
+			&cli.StringFlag{Name: "cpuset-mems", Usage: "memory nodes in which to allow execution"},
+			&cli.Int64Flag{Name: "pids-limit", Usage: "tune the container's pids limit (-1 for unlimited)"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.NArg() == 0 {
+				return usage(errors.New("requires at least 1 argument: IMAGE"))
+			}
+			args := cmd.Args().Slice()
+			if len(args) > 1 && args[1] == "--" {
+				args = append(args[:1], args[2:]...)
+			}
+			return runtimeFor(cmd).Run(ctx, &container.RunOptions{
+				Image: args[0], Args: args[1:],
+				Name: cmd.String("name"), Hostname: cmd.String("hostname"), Workdir: cmd.String("workdir"),
+				Env: cmd.StringSlice("env"), Volumes: cmd.StringSlice("volume"),
+				Interactive: cmd.Bool("interactive"), TTY: cmd.Bool("tty"), Detach: cmd.Bool("detach"), AutoRemove: cmd.Bool("rm"),
+				Network: cmd.String("network"),
+				Resources: container.ResourceOptions{
+					Memory: cmd.String("memory"), MemorySwap: cmd.String("memory-swap"), CPUs: cmd.String("cpus"),
+					CPUShares: cmd.Int64("cpu-shares"), CpusetCpus: cmd.String("cpuset-cpus"), CpusetMems: cmd.String("cpuset-mems"),
+					PidsLimit: cmd.Int64("pids-limit"),
+				},
+			}, os.Stdout)
+		},
+	}
+}
+
+// usage marks a command-line mistake: exit 125, as Docker's CLI does.
+func usage(err error) error { return errdefs.WithCode(err, errdefs.CodeRuntime) }
+
+// general gives an error without a code of its own exit 1, as Docker does
+// for commands other than run.
+func general(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errdefs.Code(err); ok {
+		return err
+	}
+	return errdefs.WithCode(err, errdefs.CodeGeneral)
+}
+
+func oneArg(cmd *cli.Command, what string) (string, error) {
+	if cmd.NArg() != 1 {
+		return "", usage(fmt.Errorf("requires exactly 1 argument: %s", what))
+	}
+	return cmd.Args().First(), nil
+}
+
+// eachArg runs fn for every argument, printing each that succeeded as
+// Docker does, and fails (exit 1) if any did.
+func eachArg(cmd *cli.Command, fn func(string) error) error {
+	if cmd.NArg() == 0 {
+		return usage(errors.New("requires at least 1 argument"))
+	}
+	var failed bool
+	for _, ref := range cmd.Args().Slice() {
+		if err := fn(ref); err != nil {
+			fmt.Fprintf(os.Stderr, "mydocker: %v\n", err)
+			failed = true
+			continue
+		}
+		fmt.Println(ref)
+	}
+	if failed {
+		return errdefs.WithCode(errdefs.Quiet, errdefs.CodeGeneral)
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package container
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/mydocker/mydocker/internal/errdefs"
+)
+
+// File descriptors the parent hands to init.
+const (
+	initConfigFd = 3 // the spec, as JSON, then end-of-file
+	initSyncFd   = 4 // the sync socket (see sync.go)
+)
+
+// initConfig is what init receives over its pipe.
+type initConfig struct {
+	Spec *specs.Spec `json:"spec"`
+	// RootfsMount is mounted on Spec.Root.Path first (the overlay of image
+	// layers); nil when the root filesystem is ready as it is.
+	RootfsMount *specs.Mount `json:"rootfsMount,omitempty"`
+}
+
+// Init is the container's first process: `mydocker init`, started by the
+// parent in new namespaces. It sets up the container from the spec it
+// reads, then execs the user's command, which so becomes PID 1. It returns
+// only on failure, after telling the parent why; the caller exits with the
+// error's code.
+func Init() error {
+	unix.CloseOnExec(initConfigFd)
+	unix.CloseOnExec(initSyncFd)
+	err := runInit()
+	code, ok := errdefs.Code(err)
+	if !ok {
+		code = errdefs.CodeRuntime
+	}
+	sendMsg(initSyncFd, syncMsg{Type: msgError, Error: err.Error(), Code: code}, -1)
+	return errdefs.WithCode(errdefs.Quiet, code)
+}
+
+func runInit() error {
+	f := os.NewFile(initConfigFd, "init-config")
+	var cfg initConfig
+	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
+		return fmt.Errorf("reading the container config: %w", err)
+	}
+	f.Close()
+	spec := cfg.Spec
+	if err := setupRootfs(&cfg); err != nil {
+		return err
+	}
+	if spec.Hostname != "" && hasNamespace(spec, specs.UTSNamespace) {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return fmt.Errorf("sethostname: %w", err)
+		}
+	}
+	if hasNamespace(spec, specs.NetworkNamespace) {
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+	}
+	return execProcess(spec.Process, true)
+}
+
+// execProcess finishes what init and exec share: terminal, working directory,
+// environment, then exec. newSession makes the process a session leader,
+// which a controlling terminal needs.
+func execProcess(p *specs.Process, newSession bool) error {
+	if newSession {
+		if _, err := unix.Setsid(); err != nil {
+			return fmt.Errorf("setsid: %w", err)
+		}
+	}
+	if p.Terminal {
+		if err := setupConsole(p); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(p.Cwd, 0o755); err != nil {
+		return fmt.Errorf("creating the working directory %s: %w", p.Cwd, err)
+	}
+	if err := unix.Chdir(p.Cwd); err != nil {
+		return fmt.Errorf("chdir to %s: %w", p.Cwd, err)
+	}
+	path, err := lookPath(p.Args[0], envValue(p.Env, "PATH"))
+	if err != nil {
+		return err
+	}
+	err = unix.Exec(path, p.Args, p.Env)
+	return execError(p.Args[0], err)
+}
+
+// setupConsole creates the container's terminal, hands its master side to
+// the parent, and makes the slave side the controlling terminal and stdio.
+func setupConsole(p *specs.Process) error {
+	master, slave, err := openPty()
+	if err != nil {
+		return fmt.Errorf("creating a terminal: %w", err)
+	}
+	defer master.Close()
+	defer slave.Close()
+	if p.ConsoleSize != nil {
+		unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{
+			Row: uint16(p.ConsoleSize.Height), Col: uint16(p.ConsoleSize.Width)})
+	}
+	if err := sendMsg(initSyncFd, syncMsg{Type: msgConsole}, int(master.Fd())); err != nil {
+		return fmt.Errorf("sending the terminal: %w", err)
+	}
+	if err := unix.IoctlSetInt(int(slave.Fd()), unix.TIOCSCTTY, 0); err != nil {
+		return fmt.Errorf("setting the controlling terminal: %w", err)
+	}
+	for fd := 0; fd < 3; fd++ {
+		if err := unix.Dup3(int(slave.Fd()), fd, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasNamespace(spec *specs.Spec, t specs.LinuxNamespaceType) bool {
+	if spec.Linux == nil {
+		return false
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == t && ns.Path == "" {
+			return true
+		}
+	}
+	return false
+}
+
+func envValue(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// loopbackUp brings up lo in a new network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	return nil
+}

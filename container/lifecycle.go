@@ -1,0 +1,203 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mydocker/mydocker/internal/errdefs"
+	"github.com/mydocker/mydocker/internal/fsutil"
+)
+
+// Lookup finds a container by name, full ID or unique ID prefix, with its
+// state brought up to date.
+func (rt *Runtime) Lookup(ref string) (*Container, error) {
+	c, err := rt.store.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	return rt.refresh(c)
+}
+
+// List returns every container, oldest first, each brought up to date.
+// Containers removed meanwhile (--rm) are left out.
+func (rt *Runtime) List() ([]*Container, error) {
+	all, err := rt.store.list()
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, c := range all {
+		if c, err := rt.refresh(c); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// Reconcile reclaims what containers whose supervisor died still hold. Every
+// command that reads state runs it, so a killed mydocker leaks nothing past
+// the next command.
+func (rt *Runtime) Reconcile() error {
+	_, err := rt.List()
+	return err
+}
+
+// refresh makes c's record tell the truth. A record that says created or
+// running while nobody holds its supervisor lock belongs to a supervisor that
+// died (killed, or the host crashed): its container is killed if still there,
+// its resources released, and the record marked as exited.
+func (rt *Runtime) refresh(c *Container) (*Container, error) {
+	if c.State.Status == Exited {
+		return c, nil
+	}
+	f, ok, err := fsutil.TryLock(rt.store.supervisorLock(c.ID))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errdefs.NotFoundf("No such container: %s", c.ID)
+	}
+	if err != nil || !ok {
+		return c, err // supervised: the record is being kept true
+	}
+	defer f.Close()
+	c, err = rt.store.load(c.ID)
+	if err != nil || c.State.Status == Exited {
+		return c, err
+	}
+	rt.reap(c)
+	return rt.store.load(c.ID)
+}
+
+// reap ends an unsupervised container; the caller holds its supervisor lock.
+func (rt *Runtime) reap(c *Container) {
+	wasStarted := c.State.Pid != 0
+	if processAlive(c.State.Pid, c.State.PidStart) {
+		unix.Kill(c.State.Pid, unix.SIGKILL)
+		waitGone(c.State.Pid, c.State.PidStart, 10*time.Second)
+	}
+	rt.release(c)
+	rt.store.update(c.ID, func(r *Container) error {
+		if wasStarted {
+			// The supervisor's death killed the container (SIGKILL).
+			r.State.Status = Exited
+			r.State.ExitCode = 128 + int(unix.SIGKILL)
+		}
+		if r.State.Error == "" {
+			r.State.Error = "mydocker was killed while supervising this container"
+		}
+		r.State.Pid = 0
+		r.State.FinishedAt = time.Now().UTC()
+		return nil
+	})
+	if c.Config.AutoRemove {
+		rt.removeFiles(c)
+	}
+}
+
+// waitSupervisor blocks until c's supervisor is done with it.
+func (rt *Runtime) waitSupervisor(id string) error {
+	unlock, err := fsutil.Lock(rt.store.supervisorLock(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // the record went away with its supervisor (--rm)
+	}
+	if err != nil {
+		return err
+	}
+	unlock()
+	return nil
+}
+
+// isRunning reports whether the container is up right now.
+func (rt *Runtime) isRunning(id string) bool {
+	c, err := rt.store.load(id)
+	if err != nil {
+		return false
+	}
+	c, err = rt.refresh(c)
+	return err == nil && c.State.Status == Running && processAlive(c.State.Pid, c.State.PidStart)
+}
+
+// Remove deletes containers: a running one only with force, after killing
+// it. It prints each ref removed; the error names those that could not be.
+func (rt *Runtime) Remove(refs []string, force bool, out io.Writer) error {
+	var failed error
+	for _, ref := range refs {
+		if err := rt.remove(ref, force); err != nil {
+			failed = err
+			fmt.Fprintf(os.Stderr, "Error response from daemon: %v\n", err)
+			continue
+		}
+		fmt.Fprintln(out, ref)
+	}
+	if failed != nil {
+		return errdefs.WithCode(errdefs.Quiet, errdefs.CodeGeneral)
+	}
+	return nil
+}
+
+func (rt *Runtime) remove(ref string, force bool) error {
+	c, err := rt.Lookup(ref)
+	if err != nil {
+		return err
+	}
+	if c.State.Status != Exited {
+		if !force {
+			return fmt.Errorf("You cannot remove a %s container %s. Stop the container before attempting removal or force remove", c.State.Status, c.ShortID())
+		}
+		signalProcess(c.State.Pid, c.State.PidStart, unix.SIGKILL)
+	}
+	unlock, err := fsutil.Lock(rt.store.supervisorLock(c.ID))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // its supervisor removed it (--rm)
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	c, err = rt.store.load(c.ID)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if c.State.Status != Exited {
+		rt.reap(c)
+	}
+	rt.release(c)
+	return rt.removeFiles(c)
+}
+
+// Stop sends SIGTERM, then SIGKILL once timeout has passed, and returns
+// when the container's supervisor has recorded its end.
+func (rt *Runtime) Stop(ref string, timeout time.Duration) error {
+	c, err := rt.Lookup(ref)
+	if err != nil {
+		return err
+	}
+	if c.State.Status != Running {
+		return nil
+	}
+	if err := signalProcess(c.State.Pid, c.State.PidStart, unix.SIGTERM); err == nil {
+		if !waitGone(c.State.Pid, c.State.PidStart, timeout) {
+			signalProcess(c.State.Pid, c.State.PidStart, unix.SIGKILL)
+			waitGone(c.State.Pid, c.State.PidStart, 10*time.Second)
+		}
+	}
+	return rt.waitSupervisor(c.ID)
+}
+
+// Kill sends a signal to the container's init.
+func (rt *Runtime) Kill(ref string, sig unix.Signal) error {
+	c, err := rt.Lookup(ref)
+	if err != nil {
+		return err
+	}
+	if err := signalProcess(c.State.Pid, c.State.PidStart, sig); err != nil {
+		return fmt.Errorf("Cannot kill container: %s: Container %s is not running", ref, c.ShortID())
+	}
+	return nil
+}

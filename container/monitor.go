@@ -1,0 +1,123 @@
+package container
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"github.com/mydocker/mydocker/internal/errdefs"
+)
+
+// A detached container is supervised by a monitor: this same binary,
+// re-executed as `mydocker monitor ID` in a session of its own. It inherits
+// the supervisor lock from `run -d`, starts the container, reports on a pipe
+// whether that worked, then writes the container's output to its log, waits
+// for it to exit, records how it ended and tears it down.
+
+const (
+	monitorReportFd = 3
+	monitorLockFd   = 4
+)
+
+type monitorReport struct {
+	Error string `json:"error,omitempty"`
+	Code  int    `json:"code,omitempty"`
+}
+
+// spawnMonitor starts the monitor for c, handing it the supervisor lock, and
+// returns once the container runs (or failed to).
+func (rt *Runtime) spawnMonitor(c *Container, super *os.File) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	args := append(append([]string{}, rt.SelfArgs[1:]...), "monitor", c.ID)
+	cmd := exec.Command(rt.SelfArgs[0], args...)
+	cmd.Args[0] = "mydocker"
+	cmd.ExtraFiles = []*os.File{w, super}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if f, err := os.OpenFile(rt.etcPath(c.ID, "monitor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+		cmd.Stderr = f
+		defer f.Close()
+	}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		rt.startFailed(c, err)
+		return errdefs.WithCode(fmt.Errorf("starting the monitor: %w", err), errdefs.CodeRuntime)
+	}
+	w.Close()
+	var rep monitorReport
+	err = json.NewDecoder(r).Decode(&rep)
+	cmd.Process.Release()
+	if err != nil {
+		// The monitor died before saying anything: clean up after it; we
+		// still hold the supervisor lock.
+		rt.startFailed(c, errors.New("the monitor exited before the container started"))
+		rt.release(c)
+		return errdefs.Errorf(errdefs.CodeRuntime, "the monitor exited before the container started (see %s)", rt.etcPath(c.ID, "monitor.log"))
+	}
+	if rep.Error != "" {
+		return errdefs.Errorf(rep.Code, "%s", rep.Error)
+	}
+	return nil
+}
+
+// Monitor is the body of the hidden `monitor` command.
+func (rt *Runtime) Monitor(id string) error {
+	report := os.NewFile(monitorReportFd, "report")
+	super := os.NewFile(monitorLockFd, "supervisor-lock")
+	defer runtime.KeepAlive(super) // the lock lives as long as we do
+	reply := func(r monitorReport) {
+		json.NewEncoder(report).Encode(r)
+		report.Close()
+	}
+	c, err := rt.store.load(id)
+	if err != nil {
+		reply(monitorReport{Error: err.Error(), Code: errdefs.CodeRuntime})
+		return err
+	}
+	logw, err := openLog(c.LogPath)
+	if err != nil {
+		rt.startFailed(c, err)
+		reply(monitorReport{Error: err.Error(), Code: errdefs.CodeRuntime})
+		return err
+	}
+	defer logw.Close()
+	p, err := rt.start(c)
+	if err != nil {
+		rt.startFailed(c, err)
+		code, _ := errdefs.Code(err)
+		reply(monitorReport{Error: err.Error(), Code: code})
+		return err
+	}
+	reply(monitorReport{})
+
+	var wg sync.WaitGroup
+	pump := func(stream string, src *os.File) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			logw.copy(stream, src)
+			src.Close()
+		}()
+	}
+	if p.console != nil {
+		pump("stdout", p.console)
+	} else {
+		pump("stdout", p.stdout)
+		pump("stderr", p.stderr)
+	}
+	// With -i, stdin stays open (and empty) for as long as the container
+	// lives, as with Docker's -d -i.
+	defer runtime.KeepAlive(p.stdin)
+	waitErr := p.cmd.Wait()
+	wg.Wait()
+	rt.finish(c, exitCode(p.cmd.ProcessState, waitErr))
+	return nil
+}

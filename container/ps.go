@@ -1,0 +1,133 @@
+package container
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"text/template"
+	"time"
+
+	"github.com/mydocker/mydocker/internal/errdefs"
+)
+
+// PsOptions are the flags of `mydocker ps`.
+type PsOptions struct {
+	All, Quiet, NoTrunc bool
+}
+
+// Ps prints the container table, as `docker ps` does.
+func (rt *Runtime) Ps(w io.Writer, o PsOptions) error {
+	list, err := rt.List()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	if !o.Quiet {
+		fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
+	}
+	now := time.Now()
+	for i := len(list) - 1; i >= 0; i-- { // newest first
+		c := list[i]
+		if !o.All && c.State.Status != Running {
+			continue
+		}
+		id := c.ShortID()
+		if o.NoTrunc {
+			id = c.ID
+		}
+		if o.Quiet {
+			fmt.Fprintln(tw, id)
+			continue
+		}
+		command := strings.Join(c.Spec.Process.Args, " ")
+		if !o.NoTrunc && len(command) > 20 {
+			command = command[:19] + "…"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%q\t%s ago\t%s\t%s\t%s\n", id, c.Image, command,
+			humanDuration(now.Sub(c.Created)), c.statusText(now), "", c.Name)
+	}
+	return tw.Flush()
+}
+
+// statusText is the STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago".
+func (c *Container) statusText(now time.Time) string {
+	switch c.State.Status {
+	case Running:
+		return "Up " + humanDuration(now.Sub(c.State.StartedAt))
+	case Exited:
+		if c.State.FinishedAt.IsZero() {
+			return fmt.Sprintf("Exited (%d)", c.State.ExitCode)
+		}
+		return fmt.Sprintf("Exited (%d) %s ago", c.State.ExitCode, humanDuration(now.Sub(c.State.FinishedAt)))
+	}
+	return "Created"
+}
+
+// humanDuration says how long, the way Docker does.
+func humanDuration(d time.Duration) string {
+	s := int(d.Seconds())
+	switch {
+	case s < 1:
+		return "Less than a second"
+	case s == 1:
+		return "1 second"
+	case s < 60:
+		return fmt.Sprintf("%d seconds", s)
+	case s < 120:
+		return "About a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes", s/60)
+	case d < 2*time.Hour:
+		return "About an hour"
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours", s/3600)
+	case d < 14*24*time.Hour:
+		return fmt.Sprintf("%d days", s/86400)
+	}
+	return fmt.Sprintf("%d weeks", s/(7*86400))
+}
+
+// Inspect prints the records of the named containers as a JSON array, or
+// each through a Go template.
+func (rt *Runtime) Inspect(refs []string, format string, w io.Writer) error {
+	var tmpl *template.Template
+	if format != "" {
+		var err error
+		tmpl, err = template.New("format").Funcs(template.FuncMap{
+			"json": func(v any) (string, error) { b, err := json.Marshal(v); return string(b), err },
+		}).Parse(format)
+		if err != nil {
+			return errdefs.WithCode(fmt.Errorf("invalid --format: %w", err), errdefs.CodeRuntime)
+		}
+	}
+	var out []*Container
+	var missing error
+	for _, ref := range refs {
+		c, err := rt.Lookup(ref)
+		if err != nil {
+			missing = err
+			continue
+		}
+		out = append(out, c)
+	}
+	if tmpl != nil {
+		for _, c := range out {
+			if err := tmpl.Execute(w, c); err != nil {
+				return err
+			}
+			fmt.Fprintln(w)
+		}
+	} else {
+		data, err := json.MarshalIndent(out, "", "    ")
+		if err != nil {
+			return err
+		}
+		if out == nil {
+			data = []byte("[]")
+		}
+		fmt.Fprintln(w, string(data))
+	}
+	return missing
+}

@@ -1,0 +1,78 @@
+package container
+
+import (
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Status is where a container is in its life.
+type Status string
+
+// The statuses a container record goes through.
+const (
+	Created Status = "created" // record made, process not (yet) started
+	Running Status = "running"
+	Exited  Status = "exited"
+)
+
+// Container is the record of one container, kept as
+// <run>/containers/<id>/config.json.
+type Container struct {
+	ID      string    `json:"Id"`
+	Name    string    `json:"Name"`
+	Image   string    `json:"Image"`   // as the user named it
+	ImageID string    `json:"ImageId"` // what it resolved to
+	Created time.Time `json:"Created"`
+
+	// Spec is the OCI runtime spec init runs; Config what the user asked for
+	// beyond it (how to attach, what to clean up).
+	Spec   *specs.Spec `json:"Spec"`
+	Config Config      `json:"Config"`
+	State  State       `json:"State"`
+
+	// Rootfs is how the root filesystem is assembled.
+	Rootfs Rootfs `json:"Rootfs"`
+	// CgroupPath names the container's cgroup, relative to each hierarchy.
+	CgroupPath string `json:"CgroupPath,omitempty"`
+	// LogPath is where a detached container's output goes.
+	LogPath string `json:"LogPath,omitempty"`
+}
+
+// Config is what a container was asked to be, beyond its spec.
+type Config struct {
+	Tty         bool     `json:"Tty"`
+	OpenStdin   bool     `json:"OpenStdin"`
+	Detach      bool     `json:"Detach"`
+	AutoRemove  bool     `json:"AutoRemove"`
+	Volumes     []string `json:"Volumes,omitempty"` // as given with -v
+	Cmd         []string `json:"Cmd"`
+	Env         []string `json:"Env,omitempty"` // as given with -e
+	NetworkMode string   `json:"NetworkMode,omitempty"`
+}
+
+// State is what a container is doing now.
+type State struct {
+	Status Status `json:"Status"`
+	// Pid is init's pid in the host's PID namespace; PidStart its start time
+	// in clock ticks since boot, so that a recycled pid is never mistaken for
+	// the container.
+	Pid        int       `json:"Pid"`
+	PidStart   uint64    `json:"PidStart,omitempty"`
+	ExitCode   int       `json:"ExitCode"`
+	OOMKilled  bool      `json:"OOMKilled"`
+	Error      string    `json:"Error,omitempty"`
+	StartedAt  time.Time `json:"StartedAt"`
+	FinishedAt time.Time `json:"FinishedAt"`
+}
+
+// Rootfs is an overlay of image layers under a per-container upper dir.
+type Rootfs struct {
+	Lower []string `json:"Lower"` // layer dirs, top first
+	Upper string   `json:"Upper"`
+	Work  string   `json:"Work"`
+	Dir   string   `json:"Dir"` // where it is mounted, in init's mount namespace only
+}
+
+// ShortID is the 12-hex form of the ID that listings show.
+func (c *Container) ShortID() string { return c.ID[:12] }

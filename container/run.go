@@ -1,0 +1,236 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"github.com/mydocker/mydocker/internal/errdefs"
+)
+
+// Run creates a container and runs it: attached, returning the container's
+// exit status as an errdefs.Status; or detached (-d), printing its ID to out
+// once it is running.
+func (rt *Runtime) Run(ctx context.Context, o *RunOptions, out io.Writer) error {
+	if o.Interactive && o.TTY && !o.Detach && !term.IsTerminal(int(os.Stdin.Fd())) {
+		return errdefs.Errorf(errdefs.CodeGeneral, "the input device is not a TTY")
+	}
+	c, super, err := rt.create(o)
+	if err != nil {
+		return errdefs.WithCode(err, errdefs.CodeRuntime)
+	}
+	if o.Detach {
+		defer super.Close()
+		if err := rt.spawnMonitor(c, super); err != nil {
+			return err
+		}
+		fmt.Fprintln(out, c.ID)
+		return nil
+	}
+	defer super.Close()
+	return rt.runAttached(c)
+}
+
+// create checks the options, resolves the image and stores the new record.
+// The returned file holds the container's supervisor lock.
+func (rt *Runtime) create(o *RunOptions) (*Container, *os.File, error) {
+	if o.Name != "" {
+		if err := ValidateName(o.Name); err != nil {
+			return nil, nil, err
+		}
+	}
+	var volumes []specs.Mount
+	for _, v := range o.Volumes {
+		m, err := parseVolume(v)
+		if err != nil {
+			return nil, nil, err
+		}
+		volumes = append(volumes, m)
+	}
+	switch o.Network {
+	case "", "none", "host":
+	default:
+		return nil, nil, fmt.Errorf("network %s not found", o.Network)
+	}
+	img, err := rt.Images.Get(o.Image)
+	if err != nil {
+		return nil, nil, err
+	}
+	id := newID()
+	spec, err := buildSpec(o, img, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	var lower []string
+	for i := len(img.Layers) - 1; i >= 0; i-- {
+		lower = append(lower, rt.Images.LayerDiff(img.Layers[i]))
+	}
+	c := &Container{
+		ID:      id,
+		Name:    o.Name,
+		Image:   o.Image,
+		ImageID: img.ID,
+		Created: time.Now().UTC(),
+		Spec:    spec,
+		Config: Config{
+			Tty: o.TTY, OpenStdin: o.Interactive, Detach: o.Detach, AutoRemove: o.AutoRemove,
+			Volumes: o.Volumes, Cmd: o.Args, Env: o.Env, NetworkMode: o.Network,
+		},
+		State:   State{Status: Created},
+		Rootfs:  rt.newRootfs(id, lower),
+		LogPath: rt.etcPath(id, "container.log"),
+	}
+	spec.Root.Path = c.Rootfs.Dir
+	spec.Mounts = append(spec.Mounts, rt.etcMounts(id)...)
+	spec.Mounts = append(spec.Mounts, volumes...)
+	if err := c.Rootfs.create(); err != nil {
+		c.Rootfs.remove()
+		return nil, nil, err
+	}
+	super, err := rt.store.create(c)
+	if err != nil {
+		c.Rootfs.remove()
+		return nil, nil, err
+	}
+	return c, super, nil
+}
+
+// runAttached starts c and relays the user's terminal or stdio until it
+// exits; this process is its supervisor.
+func (rt *Runtime) runAttached(c *Container) error {
+	if c.Config.Tty && term.IsTerminal(int(os.Stdin.Fd())) {
+		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+			c.Spec.Process.ConsoleSize = &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
+		}
+	}
+	p, err := rt.start(c)
+	if err != nil {
+		rt.startFailed(c, err)
+		return err
+	}
+	var wg sync.WaitGroup
+	copyOut := func(dst io.Writer, src *os.File) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			io.Copy(dst, src)
+			src.Close()
+		}()
+	}
+	var tty *terminal
+	if p.console != nil {
+		tty = attachTerminal(p.console)
+		defer tty.restore()
+		copyOut(os.Stdout, p.console)
+		if c.Config.OpenStdin {
+			go io.Copy(p.console, os.Stdin)
+		}
+	} else {
+		copyOut(os.Stdout, p.stdout)
+		copyOut(os.Stderr, p.stderr)
+		if p.stdin != nil {
+			go func() {
+				io.Copy(p.stdin, os.Stdin)
+				p.stdin.Close()
+			}()
+		}
+	}
+	stopSignals := forwardSignals(p.cmd.Process.Pid)
+	waitErr := p.cmd.Wait()
+	stopSignals()
+	wg.Wait()
+	if tty != nil {
+		tty.restore()
+	}
+	code := exitCode(p.cmd.ProcessState, waitErr)
+	rt.finish(c, code)
+	if code != 0 {
+		return errdefs.Status(code)
+	}
+	return nil
+}
+
+// forwardSignals passes the signals a user sends to `mydocker run` on to the
+// container, as Docker's --sig-proxy does.
+func forwardSignals(pid int) (stop func()) {
+	ch := make(chan os.Signal, 16)
+	signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-ch:
+				unix.Kill(pid, s.(syscall.Signal))
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+	}
+}
+
+// exitCode is the shell's view of how a process ended: its status, or 128+N
+// when signal N killed it.
+func exitCode(ps *os.ProcessState, err error) int {
+	if ps == nil {
+		return errdefs.CodeRuntime
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+// startFailed records why c could not start, and removes it if it was run
+// with --rm.
+func (rt *Runtime) startFailed(c *Container, err error) {
+	code, _ := errdefs.Code(err)
+	rt.store.update(c.ID, func(r *Container) error {
+		r.State = State{Status: Exited, ExitCode: code, Error: err.Error(), FinishedAt: time.Now().UTC()}
+		return nil
+	})
+	if c.Config.AutoRemove {
+		rt.removeFiles(c)
+	}
+}
+
+// finish records how c ended and releases what it held; with --rm it
+// removes c altogether.
+func (rt *Runtime) finish(c *Container, code int) {
+	rt.release(c)
+	rt.store.update(c.ID, func(r *Container) error {
+		r.State.Status = Exited
+		r.State.ExitCode = code
+		r.State.Pid = 0
+		r.State.FinishedAt = time.Now().UTC()
+		return nil
+	})
+	if c.Config.AutoRemove {
+		rt.removeFiles(c)
+	}
+}
+
+// release frees what a stopped container holds on the host besides its
+// files: it is safe to call more than once.
+func (rt *Runtime) release(c *Container) {}
+
+// removeFiles deletes the container's workspace and record.
+func (rt *Runtime) removeFiles(c *Container) error {
+	if err := c.Rootfs.remove(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return rt.store.remove(c.ID)
+}

@@ -1,0 +1,11 @@
+module github.com/mydocker/mydocker
+
+go 1.26.8
+
+require (
+	github.com/opencontainers/runtime-spec v1.3.0
+	github.com/sirupsen/logrus v1.10.2
+	github.com/urfave/cli/v3 v3.14.0
+	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.48.0
+)

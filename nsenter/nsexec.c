@@ -1,0 +1,89 @@
+// The cgo constructor behind `mydocker exec`: see nsenter.go.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile pid_t child_pid;
+
+static void forward_signal(int sig) {
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
+static void fail(const char *what, const char *detail) {
+	fprintf(stderr, "mydocker: exec: %s %s: %s\n", what, detail, strerror(errno));
+	_exit(125);
+}
+
+void mydocker_nsenter(void) {
+	const char *pid = getenv("_MYDOCKER_NSENTER_PID");
+	const char *sync = getenv("_MYDOCKER_NSENTER_SYNC");
+	if (pid == NULL || *pid == '\0')
+		return;
+
+	if (sync != NULL && *sync != '\0') {
+		int fd = atoi(sync);
+		char go;
+		ssize_t n;
+		do {
+			n = read(fd, &go, 1);
+		} while (n < 0 && errno == EINTR);
+		if (n != 1) {
+			errno = EPIPE;
+			fail("waiting for", "the parent");
+		}
+		close(fd);
+	}
+
+	// Open every namespace first: once in the container's mount namespace,
+	// /proc is the container's and no longer shows the target by this pid.
+	static const char *names[] = {"ipc", "uts", "net", "pid", "mnt"};
+	enum { N = sizeof(names) / sizeof(names[0]) };
+	int fds[N];
+	for (int i = 0; i < N; i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%s/ns/%s", pid, names[i]);
+		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0)
+			fail("opening", path);
+	}
+	for (int i = 0; i < N; i++) {
+		if (setns(fds[i], 0) < 0)
+			fail("joining namespace", names[i]);
+		close(fds[i]);
+	}
+
+	pid_t child = fork();
+	if (child < 0)
+		fail("fork", "");
+	if (child == 0)
+		return; // into Go, inside the container
+
+	child_pid = child;
+	int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = forward_signal;
+	sa.sa_flags = SA_RESTART;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+
+	int status;
+	for (;;) {
+		pid_t r = waitpid(child, &status, 0);
+		if (r == child)
+			break;
+		if (r < 0 && errno != EINTR)
+			fail("waiting for", "the command");
+	}
+	if (WIFEXITED(status))
+		_exit(WEXITSTATUS(status));
+	_exit(128 + WTERMSIG(status));
+}
