@@ -19,7 +19,7 @@ type store struct {
 	dir string
 }
 
-func (s *store) path(id string) string     { return filepath.Join(s.dir, id) }
+func (s *store) path(id string) string       { return filepath.Join(s.dir, id) }
 func (s *store) recordPath(id string) string { return filepath.Join(s.dir, id, "config.json") }
 
 // lockStore guards the set of records: IDs and names.

@@ -43,8 +43,8 @@ func (r Rootfs) remove() error {
 }
 
 var (
-	fsOnce     sync.Once
-	haveFS     map[string]bool
+	fsOnce sync.Once
+	haveFS map[string]bool
 )
 
 // filesystems lists what /proc/filesystems says the kernel can mount.
