@@ -152,8 +152,9 @@ func commands() []*cli.Command {
 func runCommand() *cli.Command {
 	return &cli.Command{
 		Name: "run", Usage: "create and run a new container", ArgsUsage: "IMAGE [COMMAND [ARG...]]",
-		StopOnNthArg:           stopAt1,
-		UseShortOptionHandling: true,
+		StopOnNthArg:              stopAt1,
+		UseShortOptionHandling:    true,
+		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
 			&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
