@@ -13,6 +13,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/mydocker/mydocker/internal/errdefs"
 )
 
@@ -128,6 +130,7 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		cmd.Wait()
 	})
 	pid := cmd.Process.Pid
+	logrus.Debugf("container %s: init started as pid %d", c.ShortID(), pid)
 	start, err := pidStartTime(pid)
 	if err != nil {
 		return nil, err
