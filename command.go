@@ -134,6 +134,40 @@ func commands() []*cli.Command {
 			},
 		},
 		{
+			Name: "exec", Usage: "run a command in a running container", ArgsUsage: "CONTAINER COMMAND [ARG...]",
+			StopOnNthArg:              stopAt1,
+			UseShortOptionHandling:    true,
+			DisableSliceFlagSeparator: true,
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
+				&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
+				&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set environment variables"},
+				&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				if cmd.NArg() < 2 {
+					return usage(errors.New("requires at least 2 arguments: CONTAINER COMMAND"))
+				}
+				args := cmd.Args().Slice()
+				return runtimeFor(cmd).Exec(args[0], &container.ExecOptions{
+					Args: args[1:], Env: cmd.StringSlice("env"), Workdir: cmd.String("workdir"),
+					Interactive: cmd.Bool("interactive"), TTY: cmd.Bool("tty")})
+			},
+		},
+		{
+			Name: "start", Usage: "start stopped containers (detached, with their recorded settings)", ArgsUsage: "CONTAINER...",
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return eachArg(cmd, func(ref string) error { return runtimeFor(cmd).Start(ref) })
+			},
+		},
+		{
+			Name: "execinit", Hidden: true, Usage: "internal: a process exec'd into a container",
+			SkipFlagParsing: true,
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return container.ExecInit()
+			},
+		},
+		{
 			Name: "init", Hidden: true, Usage: "internal: a container's first process",
 			SkipFlagParsing: true,
 			Action: func(ctx context.Context, cmd *cli.Command) error {

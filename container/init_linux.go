@@ -12,9 +12,9 @@ import (
 	"github.com/mydocker/mydocker/internal/errdefs"
 )
 
-// File descriptors the parent hands to init.
+// File descriptors the parent hands to init (and to an exec'd process).
 const (
-	initConfigFd = 3 // the spec, as JSON, then end-of-file
+	initConfigFd = 3 // the spec (or, for exec, the process), as JSON
 	initSyncFd   = 4 // the sync socket (see sync.go)
 )
 
@@ -32,9 +32,12 @@ type initConfig struct {
 // only on failure, after telling the parent why; the caller exits with the
 // error's code.
 func Init() error {
-	unix.CloseOnExec(initConfigFd)
-	unix.CloseOnExec(initSyncFd)
-	err := runInit()
+	return reportFailure(runInit())
+}
+
+// reportFailure tells the parent why init (or an exec'd process) could not
+// start the command, and returns the error main exits with, silently.
+func reportFailure(err error) error {
 	code, ok := errdefs.Code(err)
 	if !ok {
 		code = errdefs.CodeRuntime
@@ -44,6 +47,8 @@ func Init() error {
 }
 
 func runInit() error {
+	unix.CloseOnExec(initConfigFd)
+	unix.CloseOnExec(initSyncFd)
 	f := os.NewFile(initConfigFd, "init-config")
 	var cfg initConfig
 	if err := json.NewDecoder(f).Decode(&cfg); err != nil {

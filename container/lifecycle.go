@@ -201,3 +201,34 @@ func (rt *Runtime) Kill(ref string, sig unix.Signal) error {
 	}
 	return nil
 }
+
+// Start runs a stopped container again, detached under a new monitor, with
+// the settings it was created with and the writable layer it left.
+func (rt *Runtime) Start(ref string) error {
+	c, err := rt.Lookup(ref)
+	if err != nil {
+		return err
+	}
+	if c.State.Status == Running {
+		return nil
+	}
+	super, ok, err := fsutil.TryLock(rt.store.supervisorLock(c.ID))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("container %s is being started or stopped by another command", c.ShortID())
+	}
+	defer super.Close()
+	c, err = rt.store.update(c.ID, func(r *Container) error {
+		if r.State.Status == Running {
+			return fmt.Errorf("container %s is already running", r.ShortID())
+		}
+		r.State = State{Status: Created}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return rt.spawnMonitor(c, super)
+}

@@ -118,8 +118,26 @@ func (rt *Runtime) runAttached(c *Container) error {
 		rt.startFailed(c, err)
 		return err
 	}
+	log, err := openLog(c.LogPath)
+	if err == nil {
+		defer log.Close()
+	}
+	code := p.attach(c.Config.OpenStdin, log)
+	rt.finish(c, code)
+	if code != 0 {
+		return errdefs.Status(code)
+	}
+	return nil
+}
+
+// attach relays the user's terminal or stdio to p until it exits, keeping a
+// copy of the output in log if it is not nil, and returns its exit code.
+func (p *process) attach(openStdin bool, log *logWriter) int {
 	var wg sync.WaitGroup
-	copyOut := func(dst io.Writer, src *os.File) {
+	copyOut := func(dst io.Writer, stream string, src *os.File) {
+		if log != nil {
+			dst = io.MultiWriter(dst, streamWriter{log, stream})
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -131,13 +149,13 @@ func (rt *Runtime) runAttached(c *Container) error {
 	if p.console != nil {
 		tty = attachTerminal(p.console)
 		defer tty.restore()
-		copyOut(os.Stdout, p.console)
-		if c.Config.OpenStdin {
+		copyOut(os.Stdout, "stdout", p.console)
+		if openStdin {
 			go io.Copy(p.console, os.Stdin)
 		}
 	} else {
-		copyOut(os.Stdout, p.stdout)
-		copyOut(os.Stderr, p.stderr)
+		copyOut(os.Stdout, "stdout", p.stdout)
+		copyOut(os.Stderr, "stderr", p.stderr)
 		if p.stdin != nil {
 			go func() {
 				io.Copy(p.stdin, os.Stdin)
@@ -152,12 +170,7 @@ func (rt *Runtime) runAttached(c *Container) error {
 	if tty != nil {
 		tty.restore()
 	}
-	code := exitCode(p.cmd.ProcessState, waitErr)
-	rt.finish(c, code)
-	if code != 0 {
-		return errdefs.Status(code)
-	}
-	return nil
+	return exitCode(p.cmd.ProcessState, waitErr)
 }
 
 // forwardSignals passes the signals a user sends to `mydocker run` on to the

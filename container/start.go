@@ -66,29 +66,11 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
 
-	cfgR, cfgW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	defer cfgR.Close()
-	defer cfgW.Close()
-	socks, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	parentSock := os.NewFile(uintptr(socks[0]), "sync")
-	childSock := os.NewFile(uintptr(socks[1]), "sync-child")
-	defer parentSock.Close()
-	defer childSock.Close()
-
 	var cloneFlags uintptr
 	for _, ns := range c.Spec.Linux.Namespaces {
 		cloneFlags |= nsFlags[ns.Type]
 	}
 	cmd := exec.Command("/proc/self/exe", "init")
-	cmd.Args[0] = "mydocker"
-	cmd.Env = []string{}
-	cmd.ExtraFiles = []*os.File{cfgR, childSock}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: cloneFlags,
 		// The container never outlives the process that supervises it: if
@@ -96,39 +78,13 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		// reclaims what it held.
 		Pdeathsig: unix.SIGKILL,
 	}
-	p = &process{cmd: cmd}
-	var childEnds []*os.File
-	if !c.Config.Tty {
-		if c.Config.OpenStdin {
-			r, w, err := os.Pipe()
-			if err != nil {
-				return nil, err
-			}
-			cmd.Stdin, p.stdin = r, w
-			childEnds = append(childEnds, r)
-			u.push(func() { w.Close() })
-		}
-		for _, dst := range []**os.File{&p.stdout, &p.stderr} {
-			r, w, err := os.Pipe()
-			if err != nil {
-				return nil, err
-			}
-			*dst = r
-			childEnds = append(childEnds, w)
-			u.push(func() { r.Close() })
-		}
-		cmd.Stdout, cmd.Stderr = childEnds[len(childEnds)-2], childEnds[len(childEnds)-1]
-	}
-	if err := cmd.Start(); err != nil {
+	l, err := launch(cmd, c.Config.Tty, c.Config.OpenStdin)
+	if err != nil {
 		return nil, errdefs.WithCode(fmt.Errorf("starting init: %w", err), errdefs.CodeRuntime)
 	}
-	for _, f := range append(childEnds, cfgR, childSock) {
-		f.Close()
-	}
-	u.push(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	defer l.close()
+	u.push(l.p.kill)
+	p = l.p
 	pid := cmd.Process.Pid
 	logrus.Debugf("container %s: init started as pid %d", c.ShortID(), pid)
 	start, err := pidStartTime(pid)
@@ -139,29 +95,8 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 	// init waits for its config: this is where it joins cgroups and gets
 	// its network before any of the user's code runs.
 
-	cfg := initConfig{Spec: c.Spec, RootfsMount: rootfsMount}
-	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
-		return nil, fmt.Errorf("sending the config to init: %w", err)
-	}
-	cfgW.Close()
-	for {
-		m, fd, err := recvMsg(int(parentSock.Fd()))
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		switch m.Type {
-		case msgConsole:
-			if fd < 0 {
-				return nil, errors.New("init sent no terminal")
-			}
-			p.console = os.NewFile(uintptr(fd), "console")
-			u.push(func() { p.console.Close() })
-		case msgError:
-			return nil, errdefs.Errorf(m.Code, "%s", m.Error)
-		}
+	if err := l.handshake(initConfig{Spec: c.Spec, RootfsMount: rootfsMount}); err != nil {
+		return nil, err
 	}
 	if _, err := rt.store.update(c.ID, func(r *Container) error {
 		r.State = State{Status: Running, Pid: pid, PidStart: start, StartedAt: time.Now().UTC()}
@@ -195,4 +130,117 @@ func isVolume(c *Container, m specs.Mount) bool {
 		}
 	}
 	return false
+}
+
+// launched is a child that takes its config on fd 3 and talks back on the
+// sync socket at fd 4: init, or a process exec'd into a container.
+type launched struct {
+	p    *process
+	cfgW *os.File // the config pipe's write end
+	sock *os.File // the parent's end of the sync socket
+}
+
+// launch starts cmd with the config pipe and the sync socket as fds 3 and 4
+// (cmd.ExtraFiles may name more, from fd 5) and stdio for the terminal mode:
+// without a terminal, pipes (stdin only with openStdin); with one, nothing
+// until the child sends its pty.
+func launch(cmd *exec.Cmd, tty, openStdin bool) (l *launched, err error) {
+	var childEnds, parentEnds []*os.File
+	defer func() {
+		for _, f := range childEnds {
+			f.Close()
+		}
+		if err != nil {
+			for _, f := range parentEnds {
+				f.Close()
+			}
+		}
+	}()
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	childEnds, parentEnds = append(childEnds, cfgR), append(parentEnds, cfgW)
+	socks, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	sock := os.NewFile(uintptr(socks[0]), "sync")
+	childSock := os.NewFile(uintptr(socks[1]), "sync-child")
+	childEnds, parentEnds = append(childEnds, childSock), append(parentEnds, sock)
+
+	p := &process{cmd: cmd}
+	if !tty {
+		if openStdin {
+			r, w, err := os.Pipe()
+			if err != nil {
+				return nil, err
+			}
+			cmd.Stdin, p.stdin = r, w
+			childEnds, parentEnds = append(childEnds, r), append(parentEnds, w)
+		}
+		for _, dst := range []*io.Writer{&cmd.Stdout, &cmd.Stderr} {
+			r, w, err := os.Pipe()
+			if err != nil {
+				return nil, err
+			}
+			*dst = w
+			childEnds, parentEnds = append(childEnds, w), append(parentEnds, r)
+		}
+		p.stdout, p.stderr = parentEnds[len(parentEnds)-2], parentEnds[len(parentEnds)-1]
+	}
+	cmd.Args[0] = "mydocker"
+	if cmd.Env == nil {
+		cmd.Env = []string{}
+	}
+	cmd.ExtraFiles = append([]*os.File{cfgR, childSock}, cmd.ExtraFiles...)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &launched{p: p, cfgW: cfgW, sock: sock}, nil
+}
+
+// handshake sends cfg, then reads what the child reports until it execs
+// (end-of-file) or fails (an error with its exit code).
+func (l *launched) handshake(cfg any) error {
+	if err := json.NewEncoder(l.cfgW).Encode(cfg); err != nil {
+		return fmt.Errorf("sending the config: %w", err)
+	}
+	l.cfgW.Close()
+	for {
+		m, fd, err := recvMsg(int(l.sock.Fd()))
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch m.Type {
+		case msgConsole:
+			if fd < 0 {
+				return errors.New("no terminal came with the console message")
+			}
+			l.p.console = os.NewFile(uintptr(fd), "console")
+		case msgError:
+			return errdefs.Errorf(m.Code, "%s", m.Error)
+		}
+	}
+}
+
+// close drops the parent's ends of the config pipe and sync socket.
+func (l *launched) close() {
+	l.cfgW.Close()
+	l.sock.Close()
+}
+
+// kill ends a child that did not get to run its command, and closes the
+// parent's ends of its stdio.
+func (p *process) kill() {
+	p.cmd.Process.Kill()
+	p.cmd.Wait()
+	for _, f := range []*os.File{p.console, p.stdin, p.stdout, p.stderr} {
+		if f != nil {
+			f.Close()
+		}
+	}
 }

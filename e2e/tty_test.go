@@ -88,3 +88,57 @@ func isTimeout(err error) bool {
 	te, ok := err.(interface{ Timeout() bool })
 	return ok && te.Timeout()
 }
+
+// exec -it into a running container, through a real pty.
+func TestExecInteractiveTerminal(t *testing.T) {
+	must(t, "run", "-d", "--name", "execit", "busybox", "sleep", "1000")
+	rmAfter(t, "execit")
+	cmd := exec.Command(bin, "--root", root, "exec", "-it", "execit", "sh")
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var seen bytes.Buffer
+	buf := make([]byte, 4096)
+	readUntil := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(seen.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %q; terminal shows %q", want, seen.String())
+			}
+			ptmx.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			n, _ := ptmx.Read(buf)
+			seen.Write(buf[:n])
+		}
+	}
+	readUntil("/ # ")
+	ptmx.Write([]byte("ps -o pid,comm | grep -c sleep; tty\r"))
+	readUntil("/dev/pts/")
+	ptmx.Write([]byte("exit 6\r"))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	go func() {
+		for {
+			ptmx.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err := ptmx.Read(buf); err != nil && !isTimeout(err) {
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 6 {
+			t.Fatalf("want exit 6, got %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("exec -it did not return after exit")
+	}
+}

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,6 +68,12 @@ void mydocker_nsenter(void) {
 		return; // into Go, inside the container
 
 	child_pid = child;
+	// The child took over the config pipe and sync socket; the parent of
+	// exec must see end-of-file on them when the child execs.
+	if (syscall(SYS_close_range, 3, ~0U, 0) < 0) {
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+	}
 	int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));

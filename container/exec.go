@@ -1,0 +1,116 @@
+package container
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"github.com/mydocker/mydocker/internal/errdefs"
+)
+
+// ExecOptions are the flags of `mydocker exec`.
+type ExecOptions struct {
+	Args        []string
+	Env         []string
+	Workdir     string
+	Interactive bool
+	TTY         bool
+}
+
+// nsenterSyncFd is where the nsenter constructor waits for its go-ahead
+// (after the config pipe and sync socket at 3 and 4).
+const nsenterSyncFd = 5
+
+// Exec runs a command inside a running container and returns its exit
+// status as an errdefs.Status. The process is `mydocker execinit`, which the
+// nsenter constructor moves into the container's namespaces before Go
+// starts; this process puts it in the container's cgroups first.
+func (rt *Runtime) Exec(ref string, o *ExecOptions) error {
+	c, err := rt.Lookup(ref)
+	if err != nil {
+		return errdefs.WithCode(err, errdefs.CodeGeneral)
+	}
+	if c.State.Status != Running || !processAlive(c.State.Pid, c.State.PidStart) {
+		return errdefs.Errorf(errdefs.CodeGeneral, "container %s is not running", c.ShortID())
+	}
+	if o.Interactive && o.TTY && !term.IsTerminal(int(os.Stdin.Fd())) {
+		return errdefs.Errorf(errdefs.CodeGeneral, "the input device is not a TTY")
+	}
+	if len(o.Args) == 0 {
+		return errdefs.Errorf(errdefs.CodeRuntime, "no command specified")
+	}
+	proc := *c.Spec.Process
+	proc.Args = o.Args
+	proc.Terminal = o.TTY
+	proc.ConsoleSize = nil
+	if o.Workdir != "" {
+		if !filepath.IsAbs(o.Workdir) {
+			return errdefs.Errorf(errdefs.CodeRuntime, "the working directory '%s' is invalid, it needs to be an absolute path", o.Workdir)
+		}
+		proc.Cwd = o.Workdir
+	}
+	env, err := buildEnv(proc.Env, o.Env, c.Spec.Hostname, o.TTY)
+	if err != nil {
+		return errdefs.WithCode(err, errdefs.CodeRuntime)
+	}
+	proc.Env = env
+	if o.TTY && term.IsTerminal(int(os.Stdin.Fd())) {
+		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+			proc.ConsoleSize = &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
+		}
+	}
+
+	goR, goW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer goW.Close()
+	cmd := exec.Command("/proc/self/exe", "execinit")
+	cmd.Env = []string{
+		"_MYDOCKER_NSENTER_PID=" + strconv.Itoa(c.State.Pid),
+		"_MYDOCKER_NSENTER_SYNC=" + strconv.Itoa(nsenterSyncFd),
+	}
+	cmd.ExtraFiles = []*os.File{goR}
+	l, err := launch(cmd, o.TTY, o.Interactive)
+	goR.Close()
+	if err != nil {
+		return errdefs.WithCode(fmt.Errorf("exec: %w", err), errdefs.CodeRuntime)
+	}
+	defer l.close()
+	// The constructor waits: join the container's cgroups now, so that
+	// what it forks inside is born there.
+	if _, err := goW.Write([]byte{1}); err != nil {
+		l.p.kill()
+		return errdefs.WithCode(fmt.Errorf("exec: %w", err), errdefs.CodeRuntime)
+	}
+	if err := l.handshake(proc); err != nil {
+		l.p.kill()
+		return err
+	}
+	if code := l.p.attach(o.Interactive, nil); code != 0 {
+		return errdefs.Status(code)
+	}
+	return nil
+}
+
+// ExecInit is the hidden `execinit` command: already inside the container's
+// namespaces (the nsenter constructor put it there), it sets up the process
+// it was sent and execs it.
+func ExecInit() error {
+	unix.CloseOnExec(initConfigFd)
+	unix.CloseOnExec(initSyncFd)
+	var p specs.Process
+	f := os.NewFile(initConfigFd, "exec-config")
+	if err := json.NewDecoder(f).Decode(&p); err != nil {
+		return reportFailure(fmt.Errorf("reading the process config: %w", err))
+	}
+	f.Close()
+	return reportFailure(execProcess(&p, true))
+}
