@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
+	"github.com/mydocker/mydocker/cgroups"
 	"github.com/mydocker/mydocker/internal/errdefs"
 )
 
@@ -86,6 +87,12 @@ func (rt *Runtime) Exec(ref string, o *ExecOptions) error {
 	defer l.close()
 	// The constructor waits: join the container's cgroups now, so that
 	// what it forks inside is born there.
+	if c.CgroupPath != "" {
+		if err := cgroups.New(c.CgroupPath).Apply(cmd.Process.Pid); err != nil {
+			l.p.kill()
+			return errdefs.WithCode(fmt.Errorf("exec: %w", err), errdefs.CodeRuntime)
+		}
+	}
 	if _, err := goW.Write([]byte{1}); err != nil {
 		l.p.kill()
 		return errdefs.WithCode(fmt.Errorf("exec: %w", err), errdefs.CodeRuntime)

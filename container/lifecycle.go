@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mydocker/mydocker/cgroups"
 	"github.com/mydocker/mydocker/internal/errdefs"
 	"github.com/mydocker/mydocker/internal/fsutil"
 )
@@ -78,8 +79,10 @@ func (rt *Runtime) reap(c *Container) {
 		unix.Kill(c.State.Pid, unix.SIGKILL)
 		waitGone(c.State.Pid, c.State.PidStart, 10*time.Second)
 	}
+	oom := c.CgroupPath != "" && cgroups.New(c.CgroupPath).OOMKilled()
 	rt.release(c)
 	rt.store.update(c.ID, func(r *Container) error {
+		r.State.OOMKilled = oom
 		if wasStarted {
 			// The supervisor's death killed the container (SIGKILL).
 			r.State.Status = Exited

@@ -192,3 +192,38 @@ func TestProcessAlive(t *testing.T) {
 		t.Fatal("a different start time matched: a recycled pid would be mistaken")
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"100": 100, "512k": 512 << 10, "100m": 100 << 20, "1g": 1 << 30, "1.5G": 3 << 29, "64MiB": 64 << 20, "2mb": 2 << 20} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "x", "10x", "-1m", "1.2.3g", "m"} {
+		if _, err := ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) accepted", bad)
+		}
+	}
+}
+
+func TestResourcesToSpec(t *testing.T) {
+	r, err := ResourceOptions{Memory: "100m", MemorySwap: "-1", CPUs: "0.5", CPUShares: 512, CpusetCpus: "0", PidsLimit: 64}.toSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *r.Memory.Limit != 100<<20 || *r.Memory.Swap != -1 || *r.CPU.Quota != 50000 || *r.CPU.Period != 100000 ||
+		*r.CPU.Shares != 512 || r.CPU.Cpus != "0" || *r.Pids.Limit != 64 {
+		t.Fatalf("got %+v %+v %+v", r.Memory, r.CPU, r.Pids)
+	}
+	if r, _ := (ResourceOptions{PidsLimit: -1}).toSpec(); r.Pids != nil || r.Memory != nil || r.CPU != nil {
+		t.Fatal("no flags should mean no limits")
+	}
+	for _, bad := range []ResourceOptions{
+		{Memory: "1k"}, {MemorySwap: "1g"}, {Memory: "1g", MemorySwap: "10m"}, {CPUs: "0"}, {CPUs: "0.001"},
+		{CPUs: "NaN"}, {CPUShares: 1}, {CpusetCpus: "a"}, {CpusetCpus: "9999"}, {CpusetMems: "64"}, {PidsLimit: -2},
+	} {
+		if _, err := bad.toSpec(); err == nil || !strings.HasPrefix(err.Error(), "--") {
+			t.Errorf("%+v: want an error naming the flag, got %v", bad, err)
+		}
+	}
+}

@@ -15,6 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
+	"github.com/sirupsen/logrus"
+
+	"github.com/mydocker/mydocker/cgroups"
 	"github.com/mydocker/mydocker/internal/errdefs"
 )
 
@@ -71,6 +74,10 @@ func (rt *Runtime) create(o *RunOptions) (*Container, *os.File, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if spec.Linux.Resources, err = o.Resources.toSpec(); err != nil {
+		return nil, nil, err
+	}
+	spec.Linux.CgroupsPath = cgroups.Parent + "/" + id
 	var lower []string
 	for i := len(img.Layers) - 1; i >= 0; i-- {
 		lower = append(lower, rt.Images.LayerDiff(img.Layers[i]))
@@ -86,9 +93,10 @@ func (rt *Runtime) create(o *RunOptions) (*Container, *os.File, error) {
 			Tty: o.TTY, OpenStdin: o.Interactive, Detach: o.Detach, AutoRemove: o.AutoRemove,
 			Volumes: o.Volumes, Cmd: o.Args, Env: o.Env, NetworkMode: o.Network,
 		},
-		State:   State{Status: Created},
-		Rootfs:  rt.newRootfs(id, lower),
-		LogPath: rt.etcPath(id, "container.log"),
+		State:      State{Status: Created},
+		CgroupPath: id,
+		Rootfs:     rt.newRootfs(id, lower),
+		LogPath:    rt.etcPath(id, "container.log"),
 	}
 	spec.Root.Path = c.Rootfs.Dir
 	spec.Mounts = append(spec.Mounts, rt.etcMounts(id)...)
@@ -223,10 +231,12 @@ func (rt *Runtime) startFailed(c *Container, err error) {
 // finish records how c ended and releases what it held; with --rm it
 // removes c altogether.
 func (rt *Runtime) finish(c *Container, code int) {
+	oom := c.CgroupPath != "" && cgroups.New(c.CgroupPath).OOMKilled()
 	rt.release(c)
 	rt.store.update(c.ID, func(r *Container) error {
 		r.State.Status = Exited
 		r.State.ExitCode = code
+		r.State.OOMKilled = oom
 		r.State.Pid = 0
 		r.State.FinishedAt = time.Now().UTC()
 		return nil
@@ -237,8 +247,14 @@ func (rt *Runtime) finish(c *Container, code int) {
 }
 
 // release frees what a stopped container holds on the host besides its
-// files: it is safe to call more than once.
-func (rt *Runtime) release(c *Container) {}
+// files: it is safe to call more than once, from any process.
+func (rt *Runtime) release(c *Container) {
+	if c.CgroupPath != "" {
+		if err := cgroups.New(c.CgroupPath).Destroy(); err != nil {
+			logrus.Warnf("container %s: %v", c.ShortID(), err)
+		}
+	}
+}
 
 // removeFiles deletes the container's workspace and record.
 func (rt *Runtime) removeFiles(c *Container) error {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/mydocker/mydocker/cgroups"
 	"github.com/mydocker/mydocker/internal/errdefs"
 )
 
@@ -66,6 +67,14 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
 
+	var cg cgroups.Manager
+	if c.CgroupPath != "" {
+		cg = cgroups.New(c.CgroupPath)
+		if err := cg.Create(c.Spec.Linux.Resources); err != nil {
+			return nil, errdefs.WithCode(limitError(err), errdefs.CodeRuntime)
+		}
+		u.push(func() { cg.Destroy() })
+	}
 	var cloneFlags uintptr
 	for _, ns := range c.Spec.Linux.Namespaces {
 		cloneFlags |= nsFlags[ns.Type]
@@ -94,6 +103,11 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 
 	// init waits for its config: this is where it joins cgroups and gets
 	// its network before any of the user's code runs.
+	if cg != nil {
+		if err := cg.Apply(pid); err != nil {
+			return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
+		}
+	}
 
 	if err := l.handshake(initConfig{Spec: c.Spec, RootfsMount: rootfsMount}); err != nil {
 		return nil, err
@@ -106,6 +120,15 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// limitError names the flag behind a limit the kernel refused.
+func limitError(err error) error {
+	var le *cgroups.LimitError
+	if errors.As(err, &le) {
+		return fmt.Errorf("--%s: %w", le.Resource, err)
+	}
+	return err
 }
 
 // prepareVolumes creates missing host directories of -v, as Docker does.

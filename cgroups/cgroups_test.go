@@ -1,0 +1,94 @@
+package cgroups
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestSharesToWeight(t *testing.T) {
+	for shares, weight := range map[uint64]uint64{0: 0, 2: 1, 1024: 39, 262144: 10000} {
+		if got := SharesToWeight(shares); got != weight {
+			t.Errorf("SharesToWeight(%d) = %d, want %d", shares, got, weight)
+		}
+	}
+}
+
+// A real cgroup on this kernel: created with limits, joined, read, and
+// removed with the process still in it.
+func TestManagerLifecycle(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("cgroup tests need root (make test runs them as root)")
+	}
+	id := "unittest-" + strconv.Itoa(os.Getpid())
+	m := New(id)
+	limit, swap := int64(32<<20), int64(32<<20)
+	quota, period, shares := int64(20000), uint64(100000), uint64(256)
+	pidsMax := int64(16)
+	r := &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: &limit, Swap: &swap},
+		CPU:    &specs.LinuxCPU{Quota: &quota, Period: &period, Shares: &shares, Cpus: "0"},
+		Pids:   &specs.LinuxPids{Limit: &pidsMax},
+	}
+	if err := m.Create(r); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Destroy()
+	cmd := exec.Command("sleep", "100")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	if err := m.Apply(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/cgroup")
+	if !strings.Contains(string(data), Parent+"/"+id) {
+		t.Fatalf("the process is not in the cgroup: %s", data)
+	}
+	st, err := m.Stats()
+	if err != nil || st.Pids != 1 {
+		t.Fatalf("stats %+v, %v", st, err)
+	}
+	if m.OOMKilled() {
+		t.Fatal("OOMKilled without an OOM")
+	}
+	// Destroy kills what is left and removes every directory.
+	if err := m.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	matches, _ := filepath.Glob(filepath.Join(Root, "*", Parent, id))
+	more, _ := filepath.Glob(filepath.Join(Root, Parent, id))
+	if len(matches)+len(more) > 0 {
+		t.Fatalf("left: %v %v", matches, more)
+	}
+	if err := m.Destroy(); err != nil {
+		t.Fatalf("a second Destroy: %v", err)
+	}
+}
+
+func TestLimitRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("cgroup tests need root (make test runs them as root)")
+	}
+	id := "unittest-refused-" + strconv.Itoa(os.Getpid())
+	tooMany := int64(1 << 40)
+	err := New(id).Create(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &tooMany}})
+	le, ok := err.(*LimitError)
+	if !ok || le.Resource != "pids-limit" {
+		t.Fatalf("want a LimitError for pids-limit, got %v", err)
+	}
+	matches, _ := filepath.Glob(filepath.Join(Root, "*", Parent, id))
+	more, _ := filepath.Glob(filepath.Join(Root, Parent, id))
+	if len(matches)+len(more) > 0 {
+		t.Fatalf("a refused Create left %v %v", matches, more)
+	}
+}
