@@ -10,9 +10,11 @@ GOFILES  := $(shell find . -name '*.go' -not -path './.cache/*') $(wildcard nsen
 # Debian packages: what mydocker needs at run time, and what the tests and
 # benchmarks use (runc and crun run beside mydocker in `make bench`).
 RUN_PKGS  := iptables busybox-static
-TEST_PKGS := gcc tmux curl runc crun hyperfine time iproute2 util-linux
+TEST_PKGS := gcc tmux curl runc crun iproute2 util-linux
+# What `make test-cgroupv2` boots: Debian's kernel under QEMU.
+VM_PKGS   := qemu-system-x86 linux-image-amd64 cpio xz-utils kmod
 
-.PHONY: all build deps demo test unit e2e bench lint clean
+.PHONY: all build deps deps-vm demo test test-cgroupv2 bench lint clean
 
 all: build
 
@@ -23,14 +25,21 @@ build: $(BIN)
 
 # deps installs whatever Debian packages are missing (apt-get update first,
 # once, as a fresh machine needs).
-deps:
-	@[ "$$(id -u)" = 0 ] || { echo "make: run as root: containers need it" >&2; exit 1; }
-	@command -v go >/dev/null || { echo "make: Go 1.26+ is required (not found at /usr/local/go/bin or on PATH)" >&2; exit 1; }
-	@missing=""; for p in $(RUN_PKGS) $(TEST_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+deps:
+	@[ "$$(id -u)" = 0 ] || { echo "make: run as root: containers need it" >&2; exit 1; }
+	@command -v go >/dev/null || { echo "make: Go 1.26+ is required (not found at /usr/local/go/bin or on PATH)" >&2; exit 1; }
+	$(call apt_install,$(RUN_PKGS) $(TEST_PKGS))
+
+deps-vm: deps
+	$(call apt_install,$(VM_PKGS))
 
 busybox.tar: hack/mkbusybox.sh | deps
 	hack/mkbusybox.sh $@
@@ -44,11 +53,26 @@ lint: deps
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$fmt" ] || { echo "gofmt needed: $$fmt" >&2; exit 1; }
 	go vet ./...
 
+E2E_ENV := MYDOCKER_BIN=$(abspath $(BIN)) MYDOCKER_BUSYBOX_TAR=$(abspath busybox.tar)
+
 # test runs every test, as root, on the real kernel: unit tests, then the
-# end-to-end suite against the built binary, which ends with a leak check.
+# end-to-end suite against the built binary, which ends with a leak check;
+# then the cgroup tests again on a cgroup v2 kernel.
 test: deps lint build busybox.tar
-	MYDOCKER_BIN=$(abspath $(BIN)) MYDOCKER_BUSYBOX_TAR=$(abspath busybox.tar) \
-		go test -p 1 -count=1 ./...
+	$(E2E_ENV) go test -p 1 -count=1 ./...
+	$(MAKE) --no-print-directory test-cgroupv2
+
+# test-cgroupv2 boots Debian's kernel with cgroup v2 only in a QEMU VM
+# (hack/cgroupv2-vm.sh) and runs the cgroup tests, unit and end-to-end, there.
+# The test binaries are built here: compiling under emulation is slow.
+TEST_LINES := ^(---|PASS|FAIL|ok|e2e)|_test.go:
+V2_TESTS := Cgroup|RunEcho|ExitCodes|TestExec$$|TestStop$$|MonitorKilled
+test-cgroupv2: deps-vm build busybox.tar
+	go test -c -o bin/cgroups.test ./cgroups
+	go test -c -o bin/e2e.test ./e2e
+	hack/cgroupv2-vm.sh $(CURDIR) bash -c 'set -eo pipefail; [ -e /sys/fs/cgroup/cgroup.controllers ]; \
+		cd cgroups && ../bin/cgroups.test -test.count=1 -test.v | grep -E "$(TEST_LINES)"; \
+		cd ../e2e && $(E2E_ENV) ../bin/e2e.test -test.count=1 -test.v -test.run "$(V2_TESTS)" | grep -E "$(TEST_LINES)"'
 
 bench: deps build busybox.tar
 	hack/bench.sh $(abspath $(BIN)) $(abspath busybox.tar)

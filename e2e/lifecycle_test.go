@@ -193,6 +193,17 @@ func TestExec(t *testing.T) {
 	}
 }
 
+// gone reports whether a process has exited: a zombie nobody has reaped yet
+// (its parent was killed) counts as gone.
+func gone(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(data), ')')
+	return i < 0 || i+2 >= len(data) || data[i+2] == 'Z' || data[i+2] == 'X'
+}
+
 // The monitor is killed: the container dies with it (PDEATHSIG), ps shows
 // the truth, and rm reclaims everything.
 func TestMonitorKilled(t *testing.T) {
@@ -200,9 +211,7 @@ func TestMonitorKilled(t *testing.T) {
 	rmAfter(t, "orphan")
 	pid, _ := strconv.Atoi(inspect(t, "orphan", "{{.State.Pid}}"))
 	syscall.Kill(monitorPid(t, id), syscall.SIGKILL)
-	waitFor(t, 5*time.Second, "the container to die with its monitor", func() bool {
-		return syscall.Kill(pid, 0) != nil
-	})
+	waitFor(t, 10*time.Second, "the container to die with its monitor", func() bool { return gone(pid) })
 	if s := status(t, "orphan"); !strings.HasPrefix(s, "Exited (137)") {
 		t.Fatalf("after the monitor died: %q", s)
 	}
@@ -228,7 +237,7 @@ func TestForegroundRunKilled(t *testing.T) {
 	})
 	cmd.Process.Kill()
 	cmd.Wait()
-	waitFor(t, 5*time.Second, "the container to die with its supervisor", func() bool { return syscall.Kill(pid, 0) != nil })
+	waitFor(t, 10*time.Second, "the container to die with its supervisor", func() bool { return gone(pid) })
 	if s := status(t, "fg"); !strings.HasPrefix(s, "Exited (137)") {
 		t.Fatalf("after run was killed: %q", s)
 	}
