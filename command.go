@@ -11,6 +11,7 @@ import (
 
 	"github.com/mydocker/mydocker/container"
 	"github.com/mydocker/mydocker/internal/errdefs"
+	"github.com/mydocker/mydocker/network"
 )
 
 // Every user command: flags into an options struct, then one call into a
@@ -160,6 +161,17 @@ func commands() []*cli.Command {
 				return eachArg(cmd, func(ref string) error { return runtimeFor(cmd).Start(ref) })
 			},
 		},
+		networkCommand(),
+		{
+			Name: "port", Usage: "list a container's published ports", ArgsUsage: "CONTAINER",
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				ref, err := oneArg(cmd, "CONTAINER")
+				if err != nil {
+					return err
+				}
+				return general(runtimeFor(cmd).Port(ref, os.Stdout))
+			},
+		},
 		{
 			Name: "execinit", Hidden: true, Usage: "internal: a process exec'd into a container",
 			SkipFlagParsing: true,
@@ -200,6 +212,7 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set environment variables (KEY=VALUE, or KEY to pass the host's value)"},
 			&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount a volume: HOST:CONTAINER[:ro]"},
 			&cli.StringFlag{Name: "network", Aliases: []string{"net"}, Usage: "connect to a network (bridge, none, host, or a network's name)"},
+			&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a port: [[IP:]HOST:]CONTAINER[/tcp|/udp]"},
 			&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit (e.g. 100m, 1g)"},
 			&cli.StringFlag{Name: "memory-swap", Usage: "memory plus swap limit; -1 for unlimited swap"},
 			&cli.StringFlag{Name: "cpus", Usage: "number of CPUs (e.g. 0.5)"},
@@ -221,13 +234,62 @@ func runCommand() *cli.Command {
 				Name: cmd.String("name"), Hostname: cmd.String("hostname"), Workdir: cmd.String("workdir"),
 				Env: cmd.StringSlice("env"), Volumes: cmd.StringSlice("volume"),
 				Interactive: cmd.Bool("interactive"), TTY: cmd.Bool("tty"), Detach: cmd.Bool("detach"), AutoRemove: cmd.Bool("rm"),
-				Network: cmd.String("network"),
+				Network: cmd.String("network"), Publish: cmd.StringSlice("publish"),
 				Resources: container.ResourceOptions{
 					Memory: cmd.String("memory"), MemorySwap: cmd.String("memory-swap"), CPUs: cmd.String("cpus"),
 					CPUShares: cmd.Int64("cpu-shares"), CpusetCpus: cmd.String("cpuset-cpus"), CpusetMems: cmd.String("cpuset-mems"),
 					PidsLimit: cmd.Int64("pids-limit"),
 				},
 			}, os.Stdout)
+		},
+	}
+}
+
+func networkCommand() *cli.Command {
+	return &cli.Command{
+		Name: "network", Usage: "manage networks",
+		Commands: []*cli.Command{
+			{
+				Name: "create", Usage: "create a network", ArgsUsage: "NAME",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "driver (bridge)"},
+					&cli.StringFlag{Name: "subnet", Usage: "subnet in CIDR form (default: a free 172.17-31.0.0/16 or 192.168.x.0/20)"},
+					&cli.StringFlag{Name: "gateway", Usage: "gateway address (default: the subnet's first)"},
+				},
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					name, err := oneArg(cmd, "NAME")
+					if err != nil {
+						return err
+					}
+					return general(runtimeFor(cmd).NetworkCreate(network.CreateOptions{Name: name,
+						Driver: cmd.String("driver"), Subnet: cmd.String("subnet"), Gateway: cmd.String("gateway")}, os.Stdout))
+				},
+			},
+			{
+				Name: "ls", Aliases: []string{"list"}, Usage: "list networks",
+				Flags: []cli.Flag{&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only show network IDs"}},
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					return general(runtimeFor(cmd).NetworkList(os.Stdout, cmd.Bool("quiet")))
+				},
+			},
+			{
+				Name: "inspect", Usage: "show networks as JSON, with their containers", ArgsUsage: "NETWORK...",
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					if cmd.NArg() == 0 {
+						return usage(errors.New("requires at least 1 argument"))
+					}
+					return general(runtimeFor(cmd).NetworkInspect(cmd.Args().Slice(), os.Stdout))
+				},
+			},
+			{
+				Name: "rm", Aliases: []string{"remove"}, Usage: "remove networks (refused while containers are attached)", ArgsUsage: "NETWORK...",
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					if cmd.NArg() == 0 {
+						return usage(errors.New("requires at least 1 argument"))
+					}
+					return runtimeFor(cmd).NetworkRemove(cmd.Args().Slice(), os.Stdout, os.Stderr)
+				},
+			},
 		},
 	}
 }

@@ -11,3 +11,8 @@ require (
 )
 
 require github.com/creack/pty v1.1.24
+
+require (
+	github.com/vishvananda/netlink v1.3.1 // indirect
+	github.com/vishvananda/netns v0.0.5 // indirect
+)

@@ -40,12 +40,30 @@ func (rt *Runtime) List() ([]*Container, error) {
 	return out, nil
 }
 
-// Reconcile reclaims what containers whose supervisor died still hold. Every
-// command that reads state runs it, so a killed mydocker leaks nothing past
-// the next command.
+// Reconcile reclaims what containers whose supervisor died still hold, and
+// what a mydocker killed in the middle of connecting or disconnecting a
+// container left in the network state (addresses, ports, firewall rules).
 func (rt *Runtime) Reconcile() error {
-	_, err := rt.List()
-	return err
+	if _, err := rt.List(); err != nil {
+		return err
+	}
+	return rt.reconcileNetworks()
+}
+
+// reconcileNetworks sweeps the network state against the records: a
+// container holds network resources only while created or running.
+func (rt *Runtime) reconcileNetworks() error {
+	all, err := rt.store.list()
+	if err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	for _, c := range all {
+		if c.State.Status != Exited {
+			live[c.ID], live[c.ID[:12]] = true, true
+		}
+	}
+	return rt.Networks.Reconcile(func(id string) bool { return live[id] })
 }
 
 // refresh makes c's record tell the truth. A record that says created or
@@ -93,6 +111,7 @@ func (rt *Runtime) reap(c *Container) {
 		}
 		r.State.Pid = 0
 		r.State.FinishedAt = time.Now().UTC()
+		r.NetworkSettings = nil
 		return nil
 	})
 	if c.Config.AutoRemove {

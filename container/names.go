@@ -17,7 +17,7 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-var nameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+var nameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // ValidateName checks a --name as Docker does.
 func ValidateName(name string) error {

@@ -71,7 +71,7 @@ func TestBuildEnv(t *testing.T) {
 }
 
 func TestValidateNames(t *testing.T) {
-	for name, ok := range map[string]bool{"web": true, "a1_b.c-d": true, "a": false, "-web": false, "we b": false, "": false, "ü": false} {
+	for name, ok := range map[string]bool{"web": true, "a1_b.c-d": true, "a": true, "-web": false, "we b": false, "": false, "ü": false} {
 		if (ValidateName(name) == nil) != ok {
 			t.Errorf("ValidateName(%q) ok=%v", name, !ok)
 		}

@@ -19,7 +19,10 @@ type PsOptions struct {
 
 // Ps prints the container table, as `docker ps` does.
 func (rt *Runtime) Ps(w io.Writer, o PsOptions) error {
-	list, err := rt.List()
+	if err := rt.Reconcile(); err != nil {
+		return err
+	}
+	list, err := rt.store.list()
 	if err != nil {
 		return err
 	}
@@ -46,9 +49,21 @@ func (rt *Runtime) Ps(w io.Writer, o PsOptions) error {
 			command = command[:19] + "…"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%q\t%s ago\t%s\t%s\t%s\n", id, c.Image, command,
-			humanDuration(now.Sub(c.Created)), c.statusText(now), "", c.Name)
+			humanDuration(now.Sub(c.Created)), c.statusText(now), c.portsText(), c.Name)
 	}
 	return tw.Flush()
+}
+
+// portsText is the PORTS column: "0.0.0.0:8080->80/tcp, ...".
+func (c *Container) portsText() string {
+	if c.NetworkSettings == nil || c.State.Status != Running {
+		return ""
+	}
+	var out []string
+	for _, p := range c.NetworkSettings.Ports {
+		out = append(out, p.String())
+	}
+	return strings.Join(out, ", ")
 }
 
 // statusText is the STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago".

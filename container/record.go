@@ -4,6 +4,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/mydocker/mydocker/network"
 )
 
 // Status is where a container is in its life.
@@ -37,6 +39,9 @@ type Container struct {
 	CgroupPath string `json:"CgroupPath,omitempty"`
 	// LogPath is where a detached container's output goes.
 	LogPath string `json:"LogPath,omitempty"`
+	// NetworkSettings is the container's endpoint while it runs on a
+	// network: address, gateway, published ports.
+	NetworkSettings *network.Endpoint `json:"NetworkSettings,omitempty"`
 }
 
 // Config is what a container was asked to be, beyond its spec.
@@ -47,8 +52,10 @@ type Config struct {
 	AutoRemove  bool     `json:"AutoRemove"`
 	Volumes     []string `json:"Volumes,omitempty"` // as given with -v
 	Cmd         []string `json:"Cmd"`
-	Env         []string `json:"Env,omitempty"` // as given with -e
-	NetworkMode string   `json:"NetworkMode,omitempty"`
+	Env         []string `json:"Env,omitempty"`         // as given with -e
+	NetworkMode string   `json:"NetworkMode,omitempty"` // none, host, or a network's name
+	// PortBindings are the -p requests (host port 0: picked at start).
+	PortBindings []network.PortMapping `json:"PortBindings,omitempty"`
 }
 
 // State is what a container is doing now.

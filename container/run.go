@@ -19,6 +19,7 @@ import (
 
 	"github.com/mydocker/mydocker/cgroups"
 	"github.com/mydocker/mydocker/internal/errdefs"
+	"github.com/mydocker/mydocker/network"
 )
 
 // Run creates a container and runs it: attached, returning the container's
@@ -60,10 +61,28 @@ func (rt *Runtime) create(o *RunOptions) (*Container, *os.File, error) {
 		}
 		volumes = append(volumes, m)
 	}
-	switch o.Network {
-	case "", "none", "host":
+	var ports []network.PortMapping
+	for _, p := range o.Publish {
+		pm, err := network.ParsePort(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		ports = append(ports, pm)
+	}
+	netMode := o.Network
+	switch netMode {
+	case "none", "host":
+		if len(ports) > 0 {
+			return nil, nil, fmt.Errorf("-p needs a bridge network, not --net %s", netMode)
+		}
+	case "", network.DefaultName:
+		netMode = network.DefaultName
 	default:
-		return nil, nil, fmt.Errorf("network %s not found", o.Network)
+		n, err := rt.Networks.Get(netMode)
+		if err != nil {
+			return nil, nil, err
+		}
+		netMode = n.Name
 	}
 	img, err := rt.Images.Get(o.Image)
 	if err != nil {
@@ -91,7 +110,7 @@ func (rt *Runtime) create(o *RunOptions) (*Container, *os.File, error) {
 		Spec:    spec,
 		Config: Config{
 			Tty: o.TTY, OpenStdin: o.Interactive, Detach: o.Detach, AutoRemove: o.AutoRemove,
-			Volumes: o.Volumes, Cmd: o.Args, Env: o.Env, NetworkMode: o.Network,
+			Volumes: o.Volumes, Cmd: o.Args, Env: o.Env, NetworkMode: netMode, PortBindings: ports,
 		},
 		State:      State{Status: Created},
 		CgroupPath: id,
@@ -237,6 +256,7 @@ func (rt *Runtime) finish(c *Container, code int) {
 		r.State.Status = Exited
 		r.State.ExitCode = code
 		r.State.OOMKilled = oom
+		r.NetworkSettings = nil
 		r.State.Pid = 0
 		r.State.FinishedAt = time.Now().UTC()
 		return nil
@@ -249,6 +269,9 @@ func (rt *Runtime) finish(c *Container, code int) {
 // release frees what a stopped container holds on the host besides its
 // files: it is safe to call more than once, from any process.
 func (rt *Runtime) release(c *Container) {
+	if err := rt.Networks.Disconnect(c.ID); err != nil {
+		logrus.Warnf("container %s: %v", c.ShortID(), err)
+	}
 	if c.CgroupPath != "" {
 		if err := cgroups.New(c.CgroupPath).Destroy(); err != nil {
 			logrus.Warnf("container %s: %v", c.ShortID(), err)

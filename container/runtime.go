@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/mydocker/mydocker/image"
+	"github.com/mydocker/mydocker/network"
 )
 
 // Runtime is mydocker's view of one state tree.
@@ -20,8 +21,9 @@ type Runtime struct {
 	// monitor: e.g. ["/proc/self/exe", "--state-dir", ...].
 	SelfArgs []string
 
-	Images *image.Store
-	store  *store
+	Images   *image.Store
+	Networks *network.Manager
+	store    *store
 }
 
 // New returns the runtime for a state tree.
@@ -31,6 +33,7 @@ func New(runDir, libDir string, selfArgs []string) *Runtime {
 		LibDir:   libDir,
 		SelfArgs: selfArgs,
 		Images:   image.NewStore(libDir),
+		Networks: network.NewManager(runDir, libDir),
 		store:    &store{dir: filepath.Join(runDir, "containers")},
 	}
 }

@@ -26,6 +26,7 @@ type RunOptions struct {
 	AutoRemove  bool
 	Volumes     []string
 	Network     string
+	Publish     []string
 	Resources   ResourceOptions
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mydocker/mydocker/cgroups"
 	"github.com/mydocker/mydocker/internal/errdefs"
+	"github.com/mydocker/mydocker/network"
 )
 
 // process is a started container's init and the parent's ends of its stdio.
@@ -57,9 +58,6 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		}
 	}()
 	if err := rt.prepareVolumes(c); err != nil {
-		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
-	}
-	if err := rt.writeEtcFiles(c); err != nil {
 		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
 	rootfsMount, err := c.Rootfs.mount()
@@ -108,18 +106,52 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 			return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 		}
 	}
+	var ips []string
+	if ep, err := rt.connect(c, pid); err != nil {
+		return nil, err
+	} else if ep != nil {
+		u.push(func() { rt.Networks.Disconnect(c.ID) })
+		ips = append(ips, ep.IPAddress)
+	}
+	if err := rt.writeEtcFiles(c, ips...); err != nil {
+		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
+	}
 
 	if err := l.handshake(initConfig{Spec: c.Spec, RootfsMount: rootfsMount}); err != nil {
 		return nil, err
 	}
 	if _, err := rt.store.update(c.ID, func(r *Container) error {
 		r.State = State{Status: Running, Pid: pid, PidStart: start, StartedAt: time.Now().UTC()}
+		r.NetworkSettings = rt.Networks.Endpoint(c.ID)
 		*c = *r
 		return nil
 	}); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// connect joins the container to its network; nothing to do for none and
+// host. A conflict with a container that is gone (its mydocker was killed
+// mid-setup) is reconciled and tried once more.
+func (rt *Runtime) connect(c *Container, pid int) (*network.Endpoint, error) {
+	switch c.Config.NetworkMode {
+	case "none", "host":
+		return nil, nil
+	}
+	req := network.ConnectRequest{ContainerID: c.ID, ContainerName: c.Name, Network: c.Config.NetworkMode,
+		Pid: pid, Ports: c.Config.PortBindings}
+	ep, err := rt.Networks.Connect(req)
+	if err != nil && rt.reconcileNetworks() == nil {
+		ep, err = rt.Networks.Connect(req)
+	}
+	if err != nil {
+		if _, ok := errdefs.Code(err); !ok {
+			err = errdefs.WithCode(err, errdefs.CodeRuntime)
+		}
+		return nil, err
+	}
+	return ep, nil
 }
 
 // limitError names the flag behind a limit the kernel refused.

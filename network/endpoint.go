@@ -1,0 +1,237 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/mydocker/mydocker/internal/errdefs"
+	"github.com/mydocker/mydocker/internal/fsutil"
+)
+
+// Endpoint is a container's attachment to a network, kept as
+// <run>/network/endpoints/<container id>.json: who owns the address and
+// ports, and what to undo.
+type Endpoint struct {
+	ContainerID   string        `json:"ContainerId"`
+	ContainerName string        `json:"ContainerName"`
+	Network       string        `json:"Network"`
+	NetworkID     string        `json:"NetworkId"`
+	Bridge        string        `json:"Bridge"`
+	HostVeth      string        `json:"HostVeth"`
+	IPAddress     string        `json:"IPAddress"`
+	IPPrefixLen   int           `json:"IPPrefixLen"`
+	Gateway       string        `json:"Gateway"`
+	MacAddress    string        `json:"MacAddress,omitempty"`
+	Ports         []PortMapping `json:"Ports,omitempty"`
+	Created       time.Time     `json:"Created"`
+}
+
+func (m *Manager) endpointPath(cid string) string {
+	return filepath.Join(m.runDir, "endpoints", cid+".json")
+}
+
+// endpoints lists every endpoint on the host's state tree.
+func (m *Manager) endpoints() ([]*Endpoint, error) {
+	dir := filepath.Join(m.runDir, "endpoints")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*Endpoint
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		ep := &Endpoint{}
+		if err := fsutil.ReadJSON(filepath.Join(dir, e.Name()), ep); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, err
+		}
+		out = append(out, ep)
+	}
+	return out, nil
+}
+
+// ConnectRequest asks for a container to join a network.
+type ConnectRequest struct {
+	ContainerID   string
+	ContainerName string
+	Network       string // a network's name or ID; "" for the default network
+	Pid           int    // the container's init, in its network namespace
+	Ports         []PortMapping
+}
+
+// Connect joins a container to a network: host ports, an address, the veth
+// pair, the routes inside, the firewall rules for its ports. On failure
+// every step already done is undone.
+func (m *Manager) Connect(req ConnectRequest) (ep *Endpoint, err error) {
+	var n *Network
+	if req.Network == "" || req.Network == DefaultName {
+		n, err = m.Default()
+	} else {
+		n, err = m.Get(req.Network)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := m.driver.Ensure(n); err != nil {
+		return nil, err
+	}
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	ports, err := m.ports.allocate(req.ContainerID, req.Ports)
+	if err != nil {
+		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
+	}
+	undo = append(undo, func() { m.ports.release(req.ContainerID) })
+
+	subnet := n.ipnet()
+	prefix, _ := subnet.Mask.Size()
+	ep = &Endpoint{
+		ContainerID: req.ContainerID, ContainerName: req.ContainerName,
+		Network: n.Name, NetworkID: n.ID, Bridge: n.Bridge,
+		HostVeth: "md" + req.ContainerID[:13], IPPrefixLen: prefix, Gateway: n.Gateway,
+		Ports: ports, Created: time.Now().UTC(),
+	}
+	// The endpoint file is written under the subnet's lock before the
+	// address is marked taken: an address in the bitmap always has an owner
+	// on disk, or is reclaimed by the next sweep.
+	ip, err := m.ipam.Allocate(subnet, func(ip net.IP) error {
+		ep.IPAddress = ip.String()
+		return fsutil.WriteJSON(m.endpointPath(req.ContainerID), ep)
+	})
+	if err != nil {
+		if errors.Is(err, ErrSubnetFull) {
+			return nil, errdefs.Errorf(errdefs.CodeRuntime, "network %s: %v", n.Name, err)
+		}
+		return nil, err
+	}
+	undo = append(undo, func() {
+		m.ipam.Release(subnet, ip, func() error { return removeIfExists(m.endpointPath(req.ContainerID)) })
+	})
+	if err := m.driver.Join(n, ep, req.Pid); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { m.driver.Leave(ep) })
+	if err := fsutil.WriteJSON(m.endpointPath(req.ContainerID), ep); err != nil {
+		return nil, err
+	}
+	if err := m.fw.addContainer(ep); err != nil {
+		return nil, err
+	}
+	return ep, nil
+}
+
+// Disconnect releases all a container holds on its network: firewall rules,
+// veth, ports, address. It is idempotent, and a no-op for a container that
+// holds nothing.
+func (m *Manager) Disconnect(cid string) error {
+	ep := &Endpoint{}
+	err := fsutil.ReadJSON(m.endpointPath(cid), ep)
+	if errors.Is(err, os.ErrNotExist) {
+		return m.ports.release(cid) // a connect killed before its endpoint file
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if len(ep.Ports) > 0 {
+		errs = append(errs, m.fw.removeContainers([]string{cid}, nil))
+	}
+	errs = append(errs, m.driver.Leave(ep), m.ports.release(cid))
+	if _, subnet, perr := net.ParseCIDR(fmt.Sprintf("%s/%d", ep.IPAddress, ep.IPPrefixLen)); perr == nil {
+		errs = append(errs, m.ipam.Release(subnet, net.ParseIP(ep.IPAddress), func() error {
+			return removeIfExists(m.endpointPath(cid))
+		}))
+	} else {
+		errs = append(errs, removeIfExists(m.endpointPath(cid)))
+	}
+	return errors.Join(errs...)
+}
+
+// Endpoint returns a container's endpoint, or nil if it has none.
+func (m *Manager) Endpoint(cid string) *Endpoint {
+	ep := &Endpoint{}
+	if fsutil.ReadJSON(m.endpointPath(cid), ep) != nil {
+		return nil
+	}
+	return ep
+}
+
+// Reconcile releases what containers that no longer exist still hold (a
+// mydocker killed mid-operation): endpoints of containers live does not
+// claim, addresses no endpoint owns, ports and firewall rules of containers
+// live does not claim. live is asked with full IDs and 12-hex prefixes.
+func (m *Manager) Reconcile(live func(id string) bool) error {
+	eps, err := m.endpoints()
+	if err != nil {
+		return err
+	}
+	for _, ep := range eps {
+		if live(ep.ContainerID) {
+			continue
+		}
+		logrus.Infof("reclaiming the network of gone container %.12s", ep.ContainerID)
+		if err := m.Disconnect(ep.ContainerID); err != nil {
+			logrus.Warnf("container %.12s: %v", ep.ContainerID, err)
+		}
+	}
+	nets, err := m.list()
+	if err != nil {
+		return err
+	}
+	for _, n := range nets {
+		subnet := n.ipnet()
+		if _, err := os.Stat(m.ipam.path(subnet)); err != nil {
+			continue
+		}
+		gw := net.ParseIP(n.Gateway)
+		var owned map[string]bool
+		// Under the subnet's lock: an endpoint that took an address from it
+		// has its file written by then.
+		m.ipam.Sweep(subnet, func(ip net.IP) bool {
+			if ip.Equal(gw) {
+				return true
+			}
+			if owned == nil {
+				owned = map[string]bool{}
+				eps, _ := m.endpoints()
+				for _, ep := range eps {
+					if ep.NetworkID == n.ID {
+						owned[ep.IPAddress] = true
+					}
+				}
+			}
+			return owned[ip.String()]
+		})
+	}
+	if err := m.ports.sweep(live); err != nil {
+		return err
+	}
+	return m.fw.removeContainers(nil, live)
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
