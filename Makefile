@@ -53,12 +53,16 @@ lint: deps
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$fmt" ] || { echo "gofmt needed: $$fmt" >&2; exit 1; }
 	go vet ./...
 
-E2E_ENV := MYDOCKER_BIN=$(abspath $(BIN)) MYDOCKER_BUSYBOX_TAR=$(abspath busybox.tar)
+E2E_ENV := MYDOCKER_BIN=$(abspath $(BIN)) MYDOCKER_BUSYBOX_TAR=$(abspath busybox.tar) MYDOCKER_TOOLS_DIR=$(abspath bin/tools)
+
+# Static helper programs the tests bind-mount into containers.
+bin/tools/udpecho: e2e/testdata/udpecho/main.go
+	CGO_ENABLED=0 go build -o $@ ./e2e/testdata/udpecho
 
 # test runs every test, as root, on the real kernel: unit tests, then the
 # end-to-end suite against the built binary, which ends with a leak check;
 # then the cgroup tests again on a cgroup v2 kernel.
-test: deps lint build busybox.tar
+test: deps lint build busybox.tar bin/tools/udpecho
 	$(E2E_ENV) go test -p 1 -count=1 ./...
 	$(MAKE) --no-print-directory test-cgroupv2
 
@@ -67,7 +71,7 @@ test: deps lint build busybox.tar
 # The test binaries are built here: compiling under emulation is slow.
 TEST_LINES := ^(---|PASS|FAIL|ok|e2e)|_test.go:
 V2_TESTS := Cgroup|RunEcho|ExitCodes|TestExec$$|TestStop$$|MonitorKilled
-test-cgroupv2: deps-vm build busybox.tar
+test-cgroupv2: deps-vm build busybox.tar bin/tools/udpecho
 	go test -c -o bin/cgroups.test ./cgroups
 	go test -c -o bin/e2e.test ./e2e
 	hack/cgroupv2-vm.sh $(CURDIR) bash -c 'set -eo pipefail; [ -e /sys/fs/cgroup/cgroup.controllers ]; \

@@ -204,16 +204,21 @@ func gone(pid int) bool {
 	return i < 0 || i+2 >= len(data) || data[i+2] == 'Z' || data[i+2] == 'X'
 }
 
-// The monitor is killed: the container dies with it (PDEATHSIG), ps shows
-// the truth, and rm reclaims everything.
+// The monitor is killed: the container dies with it (PDEATHSIG; where the
+// kernel does not deliver that, the next command kills it), ps shows the
+// truth, and rm reclaims everything.
 func TestMonitorKilled(t *testing.T) {
 	id := strings.TrimSpace(must(t, "run", "-d", "--name", "orphan", "busybox", "sleep", "1000"))
 	rmAfter(t, "orphan")
 	pid, _ := strconv.Atoi(inspect(t, "orphan", "{{.State.Pid}}"))
-	syscall.Kill(monitorPid(t, id), syscall.SIGKILL)
-	waitFor(t, 10*time.Second, "the container to die with its monitor", func() bool { return gone(pid) })
+	mon := monitorPid(t, id)
+	syscall.Kill(mon, syscall.SIGKILL)
+	waitFor(t, 10*time.Second, "the monitor to die", func() bool { return gone(mon) })
 	if s := status(t, "orphan"); !strings.HasPrefix(s, "Exited (137)") {
 		t.Fatalf("after the monitor died: %q", s)
+	}
+	if !gone(pid) {
+		t.Fatal("the container outlived its monitor and the next command")
 	}
 	must(t, "rm", "orphan")
 	for _, e := range stateEntries() {
@@ -237,9 +242,11 @@ func TestForegroundRunKilled(t *testing.T) {
 	})
 	cmd.Process.Kill()
 	cmd.Wait()
-	waitFor(t, 10*time.Second, "the container to die with its supervisor", func() bool { return gone(pid) })
 	if s := status(t, "fg"); !strings.HasPrefix(s, "Exited (137)") {
 		t.Fatalf("after run was killed: %q", s)
+	}
+	if !gone(pid) {
+		t.Fatal("the container outlived its supervisor and the next command")
 	}
 	must(t, "rm", "fg")
 }

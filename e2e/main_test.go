@@ -21,8 +21,10 @@ import (
 )
 
 var (
-	bin  string // the mydocker binary
-	root string // the --root every test uses
+	bin        string // the mydocker binary
+	root       string // the --root every test uses
+	busyboxTar string // the busybox image tarball
+	toolsDir   string // static helper programs, bind-mounted into containers
 )
 
 func TestMain(m *testing.M) {
@@ -64,16 +66,25 @@ func setup(tmp string) error {
 			return fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	}
-	tar := os.Getenv("MYDOCKER_BUSYBOX_TAR")
-	if tar == "" {
-		tar = filepath.Join(tmp, "busybox.tar")
-		out, err := exec.Command("../hack/mkbusybox.sh", tar).CombinedOutput()
+	busyboxTar = os.Getenv("MYDOCKER_BUSYBOX_TAR")
+	if busyboxTar == "" {
+		busyboxTar = filepath.Join(tmp, "busybox.tar")
+		out, err := exec.Command("../hack/mkbusybox.sh", busyboxTar).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("mkbusybox: %v\n%s", err, out)
 		}
 	}
-	if r := mydocker("import", tar, "busybox"); r.code != 0 {
+	if r := mydocker("import", busyboxTar, "busybox"); r.code != 0 {
 		return fmt.Errorf("import: %s", r.stderr)
+	}
+	if toolsDir = os.Getenv("MYDOCKER_TOOLS_DIR"); toolsDir != "" {
+		return nil
+	}
+	toolsDir = filepath.Join(tmp, "tools")
+	build := exec.Command("go", "build", "-o", filepath.Join(toolsDir, "udpecho"), "./testdata/udpecho")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building udpecho: %v\n%s", err, out)
 	}
 	return nil
 }
@@ -176,9 +187,14 @@ func stateEntries() []string {
 	return out
 }
 
+// cleanupAll removes every container and network the suite made.
 func cleanupAll() {
 	ids := strings.Fields(mydocker("ps", "-a", "-q", "--no-trunc").stdout)
 	if len(ids) > 0 {
 		mydocker(append([]string{"rm", "-f"}, ids...)...)
+	}
+	nets := strings.Fields(mydocker("network", "ls", "-q").stdout)
+	if len(nets) > 0 {
+		mydocker(append([]string{"network", "rm"}, nets...)...)
 	}
 }

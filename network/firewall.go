@@ -204,7 +204,10 @@ func portRules(br, ip string, p PortMapping) []rule {
 	dnat = append(dnat, "-p", proto, "-m", proto, "--dport", hport, "-j", "DNAT", "--to-destination", ip+":"+cport)
 	return []rule{
 		{"nat", chainNAT, dnat, false},
-		{"filter", chainPorts, []string{"-d", ip + "/32", "!", "-i", br, "-o", br, "-p", proto, "-m", proto, "--dport", cport, "-j", "ACCEPT"}, false},
+		// Only traffic that came through the DNAT: a published container
+		// port is not reachable by routing to the container's address.
+		{"filter", chainPorts, []string{"-d", ip + "/32", "!", "-i", br, "-o", br, "-p", proto, "-m", proto, "--dport", cport,
+			"-m", "conntrack", "--ctstate", "DNAT", "-j", "ACCEPT"}, false},
 		// Hairpin: the container reaching itself through the host port.
 		{"nat", chainPost, []string{"-s", ip + "/32", "-d", ip + "/32", "-p", proto, "-m", proto, "--dport", cport, "-j", "MASQUERADE"}, false},
 	}
