@@ -266,17 +266,21 @@ func (rt *Runtime) finish(c *Container, code int) {
 	}
 }
 
-// release frees what a stopped container holds on the host besides its
-// files: it is safe to call more than once, from any process.
+// release frees what a stopped container (its processes gone) holds on the
+// host besides its files: it is safe to call more than once, from any
+// process.
 func (rt *Runtime) release(c *Container) {
-	if err := rt.Networks.Disconnect(c.ID); err != nil {
+	t0 := time.Now()
+	if err := rt.Networks.Disconnect(c.ID, true); err != nil {
 		logrus.Warnf("container %s: %v", c.ShortID(), err)
 	}
+	t1 := time.Now()
 	if c.CgroupPath != "" {
 		if err := cgroups.New(c.CgroupPath).Destroy(); err != nil {
 			logrus.Warnf("container %s: %v", c.ShortID(), err)
 		}
 	}
+	logrus.Debugf("container %s: released network in %v, cgroup in %v", c.ShortID(), t1.Sub(t0), time.Since(t1))
 }
 
 // removeFiles deletes the container's workspace and record.

@@ -107,12 +107,14 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		}
 	}
 	var ips []string
+	tNet := time.Now()
 	if ep, err := rt.connect(c, pid); err != nil {
 		return nil, err
 	} else if ep != nil {
-		u.push(func() { rt.Networks.Disconnect(c.ID) })
+		u.push(func() { rt.Networks.Disconnect(c.ID, false) })
 		ips = append(ips, ep.IPAddress)
 	}
+	logrus.Debugf("container %s: network connected in %v", c.ShortID(), time.Since(tNet))
 	if err := rt.writeEtcFiles(c, ips...); err != nil {
 		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // hostSnapshot is what the leak check compares: everything on the host that
@@ -59,13 +60,22 @@ func snapshotHost() hostSnapshot {
 	return s
 }
 
-// leakCheck lists what is on the host now and was not before the suite.
+// leakCheck lists what is on the host now and was not before the suite. It
+// looks again for a few seconds: the kernel deletes a container's veth with
+// its network namespace, just after the container is gone.
 func leakCheck(before hostSnapshot) []string {
 	var leaks []string
-	for k := range snapshotHost() {
-		if !before[k] {
-			leaks = append(leaks, k)
+	for try := 0; try < 30; try++ {
+		leaks = leaks[:0]
+		for k := range snapshotHost() {
+			if !before[k] {
+				leaks = append(leaks, k)
+			}
 		}
+		if len(leaks) == 0 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	sort.Strings(leaks)
 	return leaks

@@ -21,9 +21,10 @@ type Driver interface {
 	Delete(n *Network) error
 	Ensure(n *Network) error
 	// Join connects a container (by its init's pid) to the network with
-	// the endpoint's address; Leave undoes it.
+	// the endpoint's address; Leave undoes it. nsGone says the container's
+	// network namespace is gone or going (its processes have exited).
 	Join(n *Network, ep *Endpoint, pid int) error
-	Leave(ep *Endpoint) error
+	Leave(ep *Endpoint, nsGone bool) error
 }
 
 // bridgeDriver is a Linux bridge per network holding the gateway address,
@@ -114,7 +115,16 @@ func (d *bridgeDriver) Join(n *Network, ep *Endpoint, pid int) (err error) {
 		PeerName:      "eth0",
 		PeerNamespace: netlink.NsFd(int(ns)),
 	}
-	if err := netlink.LinkAdd(veth); err != nil {
+	err = netlink.LinkAdd(veth)
+	if errors.Is(err, unix.EEXIST) {
+		// This container's veth from its previous run, whose namespace the
+		// kernel has not finished tearing down: delete it now.
+		if old, lerr := netlink.LinkByName(ep.HostVeth); lerr == nil {
+			netlink.LinkDel(old)
+		}
+		err = netlink.LinkAdd(veth)
+	}
+	if err != nil {
 		return fmt.Errorf("creating veth %s: %w", ep.HostVeth, err)
 	}
 	defer func() {
@@ -160,9 +170,13 @@ func (d *bridgeDriver) Join(n *Network, ep *Endpoint, pid int) (err error) {
 	return nil
 }
 
-func (d *bridgeDriver) Leave(ep *Endpoint) error {
-	// The veth normally went with the container's namespace; a container
-	// still running (or a half-done join) still has it.
+func (d *bridgeDriver) Leave(ep *Endpoint, nsGone bool) error {
+	// Deleting a veth waits out an RCU grace period (15-20 ms here). Once
+	// the container's processes are gone, the kernel deletes the pair with
+	// the namespace, off our path; a half-done join deletes it now.
+	if nsGone {
+		return nil
+	}
 	if link, err := netlink.LinkByName(ep.HostVeth); err == nil {
 		if err := netlink.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
 			return err

@@ -130,7 +130,7 @@ func (m *Manager) Connect(req ConnectRequest) (ep *Endpoint, err error) {
 	if err := m.driver.Join(n, ep, req.Pid); err != nil {
 		return nil, err
 	}
-	undo = append(undo, func() { m.driver.Leave(ep) })
+	undo = append(undo, func() { m.driver.Leave(ep, false) })
 	if err := fsutil.WriteJSON(m.endpointPath(req.ContainerID), ep); err != nil {
 		return nil, err
 	}
@@ -142,8 +142,9 @@ func (m *Manager) Connect(req ConnectRequest) (ep *Endpoint, err error) {
 
 // Disconnect releases all a container holds on its network: firewall rules,
 // veth, ports, address. It is idempotent, and a no-op for a container that
-// holds nothing.
-func (m *Manager) Disconnect(cid string) error {
+// holds nothing. exited says the container's processes are gone: its veth
+// then goes with its namespace.
+func (m *Manager) Disconnect(cid string, exited bool) error {
 	ep := &Endpoint{}
 	err := fsutil.ReadJSON(m.endpointPath(cid), ep)
 	if errors.Is(err, os.ErrNotExist) {
@@ -153,10 +154,8 @@ func (m *Manager) Disconnect(cid string) error {
 		return err
 	}
 	var errs []error
-	if len(ep.Ports) > 0 {
-		errs = append(errs, m.fw.removeContainers([]string{cid}, nil))
-	}
-	errs = append(errs, m.driver.Leave(ep), m.ports.release(cid))
+	errs = append(errs, m.fw.removeContainer(ep))
+	errs = append(errs, m.driver.Leave(ep, exited), m.ports.release(cid))
 	if _, subnet, perr := net.ParseCIDR(fmt.Sprintf("%s/%d", ep.IPAddress, ep.IPPrefixLen)); perr == nil {
 		errs = append(errs, m.ipam.Release(subnet, net.ParseIP(ep.IPAddress), func() error {
 			return removeIfExists(m.endpointPath(cid))
@@ -190,7 +189,7 @@ func (m *Manager) Reconcile(live func(id string) bool) error {
 			continue
 		}
 		logrus.Infof("reclaiming the network of gone container %.12s", ep.ContainerID)
-		if err := m.Disconnect(ep.ContainerID); err != nil {
+		if err := m.Disconnect(ep.ContainerID, false); err != nil {
 			logrus.Warnf("container %.12s: %v", ep.ContainerID, err)
 		}
 	}

@@ -280,6 +280,26 @@ func (f *firewall) addContainer(ep *Endpoint) error {
 	return restore(batch)
 }
 
+// removeContainer deletes the rules addContainer made for ep: in one batch
+// built from the endpoint, without reading the tables first; if that fails
+// (some rule already gone), by what iptables-save shows of its owner.
+func (f *firewall) removeContainer(ep *Endpoint) error {
+	if len(ep.Ports) == 0 {
+		return nil
+	}
+	batch := map[string][]string{}
+	for _, p := range ep.Ports {
+		for _, r := range portRules(ep.Bridge, ep.IPAddress, p) {
+			line := r.line(tagContPrefix + ep.ContainerID[:12])
+			batch[r.table] = append(batch[r.table], "-D"+strings.TrimPrefix(line, "-A"))
+		}
+	}
+	if restore(batch) == nil {
+		return nil
+	}
+	return f.removeContainers([]string{ep.ContainerID}, nil)
+}
+
 // removeContainers deletes every rule of the given containers (by 12-hex
 // ID prefix), or, with keep, of every container keep does not claim.
 func (f *firewall) removeContainers(ids []string, keep func(id12 string) bool) error {

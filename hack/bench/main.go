@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +49,9 @@ func run(mydocker, tarball string, rounds int) error {
 	if out, err := exec.Command(mydocker, "--root", root, "import", tarball, "busybox").CombinedOutput(); err != nil {
 		return fmt.Errorf("import: %v: %s", err, out)
 	}
+	// The default network the runs create is a bridge and firewall rules on
+	// the host: remove it before the state tree goes.
+	defer exec.Command(mydocker, "--root", root, "network", "rm", "bridge").Run()
 	bundle := filepath.Join(tmp, "bundle")
 	if err := makeBundle(bundle, tarball); err != nil {
 		return err
@@ -87,8 +92,9 @@ func run(mydocker, tarball string, rounds int) error {
 	for _, s := range subjects[2:] {
 		fmt.Printf("\nmydocker / %s (median): %.2f", strings.Fields(s.name)[0], float64(base)/float64(pct(s.wall, 50)))
 	}
-	fmt.Println()
-	return nil
+	fmt.Printf("\nnetwork setup per container (median with the default bridge minus with --net none): %s\n",
+		ms(pct(subjects[0].wall, 50)-pct(subjects[1].wall, 50)))
+	return benchNetwork(mydocker, root, rounds)
 }
 
 func once(s *subject, record bool) error {
@@ -149,3 +155,151 @@ func pct(ds []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+// benchNetwork measures the network: the same endpoint set up with `ip`
+// commands, a container publishing a port with hundreds of other
+// containers' rules present, and TCP throughput through a published port.
+func benchNetwork(mydocker, root string, rounds int) error {
+	md := func(args ...string) (string, error) {
+		out, err := exec.Command(mydocker, append([]string{"--root", root}, args...)...).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("mydocker %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	// The default network exists by now; set up an endpoint on its bridge
+	// by hand, as the same steps with iproute2.
+	var bridge string
+	if out, err := md("network", "inspect", "bridge"); err == nil {
+		var nets []struct{ Bridge string }
+		json.Unmarshal([]byte(out), &nets)
+		if len(nets) == 1 {
+			bridge = nets[0].Bridge
+		}
+	}
+	if bridge == "" {
+		return fmt.Errorf("no default network")
+	}
+	var ipWall []time.Duration
+	for i := 0; i < rounds/2; i++ {
+		script := fmt.Sprintf(`ip netns add mdbench && ip link add mdbench0 mtu 1500 master %s type veth peer name eth0 netns mdbench &&
+ip link set mdbench0 up && ip -n mdbench addr add 172.31.254.2/16 dev eth0 && ip -n mdbench link set eth0 up &&
+ip -n mdbench link set lo up`, bridge)
+		start := time.Now()
+		out, err := exec.Command("sh", "-c", script).CombinedOutput()
+		d := time.Since(start)
+		exec.Command("ip", "link", "del", "mdbench0").Run() // synchronous, unlike the netns's
+		exec.Command("ip", "netns", "del", "mdbench").Run()
+		if err != nil {
+			return fmt.Errorf("ip setup: %v: %s", err, out)
+		}
+		ipWall = append(ipWall, d)
+	}
+	fmt.Printf("the same endpoint with iproute2 (netns add, veth with peer in the netns, master, up, address, lo; 6 forks): %s median\n", ms(pct(ipWall, 50)))
+
+	// Publishing a port, with 0 and then 300 other containers' worth of
+	// rules (4 each) in mydocker's chains.
+	publish := func() (time.Duration, error) {
+		var ws []time.Duration
+		for i := 0; i < rounds/2; i++ {
+			start := time.Now()
+			if _, err := md("run", "--rm", "-p", "80", "busybox", "true"); err != nil {
+				return 0, err
+			}
+			ws = append(ws, time.Since(start))
+		}
+		return pct(ws, 50), nil
+	}
+	empty, err := publish()
+	if err != nil {
+		return err
+	}
+	var batch strings.Builder
+	batch.WriteString("*nat\n")
+	for i := 0; i < 300; i++ {
+		tag := fmt.Sprintf("mydocker-bench:%04d", i)
+		for j := 0; j < 2; j++ {
+			fmt.Fprintf(&batch, "-A MYDOCKER -d 203.0.113.%d/32 -p tcp -m tcp --dport %d -j DNAT --to-destination 172.31.255.1:80 -m comment --comment %q\n", i%250+1, 20000+i*2+j, tag)
+		}
+	}
+	batch.WriteString("COMMIT\n*filter\n")
+	for i := 0; i < 300; i++ {
+		tag := fmt.Sprintf("mydocker-bench:%04d", i)
+		for j := 0; j < 2; j++ {
+			fmt.Fprintf(&batch, "-A MYDOCKER -d 172.31.255.%d/32 -p tcp -m tcp --dport %d -j ACCEPT -m comment --comment %q\n", i%250+1, 20000+i*2+j, tag)
+		}
+	}
+	batch.WriteString("COMMIT\n")
+	load := exec.Command("iptables-restore", "--noflush")
+	load.Stdin = strings.NewReader(batch.String())
+	if out, err := load.CombinedOutput(); err != nil {
+		return fmt.Errorf("loading bench rules: %v: %s", err, out)
+	}
+	full, perr := publish()
+	unload := exec.Command("sh", "-c", `for t in nat filter; do iptables-save -t $t | grep -- 'mydocker-bench:' | sed 's/^-A/-D/' | (echo "*$t"; cat; echo COMMIT) | iptables-restore --noflush; done`)
+	if out, err := unload.CombinedOutput(); err != nil {
+		return fmt.Errorf("removing bench rules: %v: %s", err, out)
+	}
+	if perr != nil {
+		return perr
+	}
+	fmt.Printf("run --rm -p 80 busybox true: %s median with no other rules, %s with 1200 other rules (300 containers' worth)\n", ms(empty), ms(full))
+	return benchThroughput(md)
+}
+
+// benchThroughput sends 512 MiB from the host to a container, through a
+// published port and straight to the container's address.
+func benchThroughput(md func(...string) (string, error)) error {
+	id, err := md("run", "-d", "-p", "127.0.0.1:15001:5001", "busybox", "sh", "-c", "while :; do nc -l -p 5001 > /dev/null; done")
+	if err != nil {
+		return err
+	}
+	defer md("rm", "-f", id)
+	ip, err := md("inspect", "-f", "{{.NetworkSettings.IPAddress}}", id)
+	if err != nil {
+		return err
+	}
+	send := func(addr string) (float64, error) {
+		const total = 512 << 20
+		var best float64
+		for try := 0; try < 3; try++ {
+			var c net.Conn
+			for i := 0; i < 50; i++ {
+				if c, err = net.Dial("tcp", addr); err == nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err != nil {
+				return 0, err
+			}
+			buf := make([]byte, 256<<10)
+			start := time.Now()
+			for sent := 0; sent < total; sent += len(buf) {
+				if _, err := c.Write(buf); err != nil {
+					c.Close()
+					return 0, err
+				}
+			}
+			c.(*net.TCPConn).CloseWrite()
+			io.Copy(io.Discard, c) // until the server closes: all data consumed
+			c.Close()
+			if mbps := float64(total) / time.Since(start).Seconds() / (1 << 20); mbps > best {
+				best = mbps
+			}
+			time.Sleep(100 * time.Millisecond) // the loop restarts nc
+		}
+		return best, nil
+	}
+	direct, err := send(ip + ":5001")
+	if err != nil {
+		return err
+	}
+	published, err := send("127.0.0.1:15001")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("TCP host -> container, best of 3 x 512 MiB: %.0f MiB/s straight to %s, %.0f MiB/s through the published port (%.0f%%)\n",
+		direct, ip, published, 100*published/direct)
+	return nil
+}
