@@ -499,3 +499,36 @@ func TestForwardDropHost(t *testing.T) {
 		t.Fatalf("the FORWARD policy was changed: %s", policy)
 	}
 }
+
+// A /30 holds one container; the next is refused with a clear error and
+// leaves nothing.
+func TestSubnetFull(t *testing.T) {
+	must(t, "network", "create", "--subnet", "10.235.0.0/30", "tiny")
+	t.Cleanup(func() { mydocker("network", "rm", "tiny") })
+	must(t, "run", "-d", "--name", "only", "--net", "tiny", "busybox", "sleep", "1000")
+	rmAfter(t, "only")
+	if got := ip(t, "only"); got != "10.235.0.2" {
+		t.Fatalf("got %s", got)
+	}
+	r := expect(t, 125, "run", "--rm", "--net", "tiny", "busybox", "true")
+	oneLineError(t, r)
+	if !strings.Contains(r.stderr, "no addresses left") {
+		t.Fatalf("full subnet: %q", r.stderr)
+	}
+}
+
+// The host lost a network's bridge (as after a reboot): the next container
+// on it brings it back, with its rules.
+func TestBridgeRecreated(t *testing.T) {
+	must(t, "network", "create", "--subnet", "10.236.0.0/24", "phoenix")
+	t.Cleanup(func() { mydocker("network", "rm", "phoenix") })
+	var nets []struct{ Bridge string }
+	json.Unmarshal([]byte(must(t, "network", "inspect", "phoenix")), &nets)
+	sh(t, "ip link del "+nets[0].Bridge)
+	must(t, "run", "-d", "--name", "p1", "--net", "phoenix", "busybox", "sleep", "1000")
+	rmAfter(t, "p1")
+	r := expect(t, 0, "run", "--rm", "--net", "phoenix", "busybox", "ping", "-c", "1", "-W", "3", ip(t, "p1"))
+	if !strings.Contains(r.stdout, "1 packets received") {
+		t.Fatalf("after the bridge was recreated: %q", r.stdout)
+	}
+}
