@@ -139,12 +139,7 @@ func commands() []*cli.Command {
 			StopOnNthArg:              stopAt1,
 			UseShortOptionHandling:    true,
 			DisableSliceFlagSeparator: true,
-			Flags: []cli.Flag{
-				&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
-				&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
-				&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set environment variables"},
-				&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
-			},
+			Flags:                     processFlags(),
 			Action: func(ctx context.Context, cmd *cli.Command) error {
 				if cmd.NArg() < 2 {
 					return usage(errors.New("requires at least 2 arguments: CONTAINER COMMAND"))
@@ -201,15 +196,11 @@ func runCommand() *cli.Command {
 		StopOnNthArg:              stopAt1,
 		UseShortOptionHandling:    true,
 		DisableSliceFlagSeparator: true,
-		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
-			&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
+		Flags: append(processFlags(),
 			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "run in the background and print the container ID"},
 			&cli.BoolFlag{Name: "rm", Usage: "remove the container when it exits"},
 			&cli.StringFlag{Name: "name", Usage: "assign a name to the container"},
 			&cli.StringFlag{Name: "hostname", Usage: "container host name (default: the short ID)"},
-			&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
-			&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set environment variables (KEY=VALUE, or KEY to pass the host's value)"},
 			&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount a volume: HOST:CONTAINER[:ro]"},
 			&cli.StringFlag{Name: "network", Aliases: []string{"net"}, Usage: "connect to a network (bridge, none, host, or a network's name)"},
 			&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a port: [[IP:]HOST:]CONTAINER[/tcp|/udp]"},
@@ -220,7 +211,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "cpuset-cpus", Aliases: []string{"cpuset"}, Usage: "CPUs in which to allow execution (0-3, 0,1)"},
 			&cli.StringFlag{Name: "cpuset-mems", Usage: "memory nodes in which to allow execution"},
 			&cli.Int64Flag{Name: "pids-limit", Usage: "tune the container's pids limit (-1 for unlimited)"},
-		},
+		),
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.NArg() == 0 {
 				return usage(errors.New("requires at least 1 argument: IMAGE"))
@@ -242,6 +233,17 @@ func runCommand() *cli.Command {
 				},
 			}, os.Stdout)
 		},
+	}
+}
+
+// processFlags are the flags run and exec share: how the process is attached
+// and what it sees.
+func processFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
+		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
+		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set environment variables (KEY=VALUE, or KEY to pass the host's value)"},
+		&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
 	}
 }
 

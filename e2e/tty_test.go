@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -11,134 +12,124 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// -it driven through a real pty: the prompt appears, a typed command runs,
-// exit returns its code, and the user's terminal mode is restored.
-func TestInteractiveTerminal(t *testing.T) {
-	cmd := exec.Command(bin, "--root", root, "run", "-it", "--rm", "busybox", "sh")
+// ptySession runs mydocker on a real pseudo-terminal, as a user at a
+// terminal would.
+type ptySession struct {
+	t         *testing.T
+	cmd       *exec.Cmd
+	ptmx, tty *os.File
+	seen      bytes.Buffer
+}
+
+func startPty(t *testing.T, rows, cols uint16, args ...string) *ptySession {
+	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ptmx.Close()
-	defer tty.Close()
-	pty.Setsize(ptmx, &pty.Winsize{Rows: 33, Cols: 111})
-	before, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
-	if err != nil {
+	t.Cleanup(func() { ptmx.Close(); tty.Close() })
+	pty.Setsize(ptmx, &pty.Winsize{Rows: rows, Cols: cols})
+	s := &ptySession{t: t, ptmx: ptmx, tty: tty}
+	s.cmd = exec.Command(bin, append([]string{"--root", root}, args...)...)
+	s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = tty, tty, tty
+	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	t.Cleanup(func() { s.cmd.Process.Kill() })
+	return s
+}
 
-	var seen bytes.Buffer
-	readUntil := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		buf := make([]byte, 4096)
-		for !strings.Contains(seen.String(), want) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %q; terminal shows %q", want, seen.String())
-			}
-			ptmx.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-			n, _ := ptmx.Read(buf)
-			seen.Write(buf[:n])
+func (s *ptySession) termios() unix.Termios {
+	st, err := unix.IoctlGetTermios(int(s.tty.Fd()), unix.TCGETS)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return *st
+}
+
+// readUntil reads the terminal until it shows want.
+func (s *ptySession) readUntil(want string) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	buf := make([]byte, 4096)
+	for !strings.Contains(s.seen.String(), want) {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %q; terminal shows %q", want, s.seen.String())
 		}
+		s.ptmx.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		n, _ := s.ptmx.Read(buf)
+		s.seen.Write(buf[:n])
 	}
-	readUntil("/ # ")
-	// While the container runs, the user's terminal is raw.
-	during, _ := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
-	if during.Lflag&unix.ICANON != 0 {
-		t.Error("the terminal is not in raw mode while attached")
-	}
-	ptmx.Write([]byte("echo $((6*7)); tty; stty size\r"))
-	readUntil("/dev/pts/0")
-	readUntil("33 111")
-	if !strings.Contains(seen.String(), "42") {
-		t.Fatalf("typed command did not run: %q", seen.String())
-	}
-	ptmx.Write([]byte("exit 4\r"))
+}
+
+func (s *ptySession) typeLine(line string) { s.ptmx.Write([]byte(line + "\r")) }
+
+// wait expects mydocker to exit with code, draining the terminal meanwhile.
+func (s *ptySession) wait(code int) {
+	s.t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	go func() { // keep draining so the child never blocks on output
+	go func() { done <- s.cmd.Wait() }()
+	go func() {
 		buf := make([]byte, 4096)
 		for {
-			ptmx.SetReadDeadline(time.Now().Add(time.Second))
-			if _, err := ptmx.Read(buf); err != nil && !isTimeout(err) {
+			s.ptmx.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err := s.ptmx.Read(buf); err != nil && !isTimeout(err) {
 				return
 			}
 		}
 	}()
 	select {
 	case err := <-done:
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 4 {
-			t.Fatalf("want exit 4, got %v", err)
+		got := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			got = ee.ExitCode()
+		} else if err != nil {
+			s.t.Fatal(err)
+		}
+		if got != code {
+			s.t.Fatalf("want exit %d, got %d", code, got)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("mydocker did not exit after `exit`")
-	}
-	after, _ := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
-	if *after != *before {
-		t.Fatalf("terminal mode not restored:\nbefore %+v\nafter  %+v", before, after)
+		s.t.Fatal("mydocker did not exit after `exit`")
 	}
 }
 
-func isTimeout(err error) bool {
-	te, ok := err.(interface{ Timeout() bool })
-	return ok && te.Timeout()
+// -it driven through a real pty: the prompt appears, a typed command runs,
+// exit returns its code, and the user's terminal mode is restored.
+func TestInteractiveTerminal(t *testing.T) {
+	s := startPty(t, 33, 111, "run", "-it", "--rm", "busybox", "sh")
+	before := s.termios()
+	s.readUntil("/ # ")
+	// While the container runs, the user's terminal is raw.
+	if during := s.termios(); during.Lflag&unix.ICANON != 0 {
+		t.Error("the terminal is not in raw mode while attached")
+	}
+	s.typeLine("echo $((6*7)); tty; stty size")
+	s.readUntil("/dev/pts/0")
+	s.readUntil("33 111")
+	if !strings.Contains(s.seen.String(), "42") {
+		t.Fatalf("typed command did not run: %q", s.seen.String())
+	}
+	s.typeLine("exit 4")
+	s.wait(4)
+	if after := s.termios(); after != before {
+		t.Fatalf("terminal mode not restored:\nbefore %+v\nafter  %+v", before, after)
+	}
 }
 
 // exec -it into a running container, through a real pty.
 func TestExecInteractiveTerminal(t *testing.T) {
 	must(t, "run", "-d", "--name", "execit", "busybox", "sleep", "1000")
 	rmAfter(t, "execit")
-	cmd := exec.Command(bin, "--root", root, "exec", "-it", "execit", "sh")
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ptmx.Close()
-	defer tty.Close()
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	var seen bytes.Buffer
-	buf := make([]byte, 4096)
-	readUntil := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(seen.String(), want) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %q; terminal shows %q", want, seen.String())
-			}
-			ptmx.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-			n, _ := ptmx.Read(buf)
-			seen.Write(buf[:n])
-		}
-	}
-	readUntil("/ # ")
-	ptmx.Write([]byte("ps -o pid,comm | grep -c sleep; tty\r"))
-	readUntil("/dev/pts/")
-	ptmx.Write([]byte("exit 6\r"))
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	go func() {
-		for {
-			ptmx.SetReadDeadline(time.Now().Add(time.Second))
-			if _, err := ptmx.Read(buf); err != nil && !isTimeout(err) {
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-done:
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 6 {
-			t.Fatalf("want exit 6, got %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("exec -it did not return after exit")
-	}
+	s := startPty(t, 24, 80, "exec", "-it", "execit", "sh")
+	s.readUntil("/ # ")
+	s.typeLine("ps -o pid,comm | grep -c sleep; tty")
+	s.readUntil("/dev/pts/")
+	s.typeLine("exit 6")
+	s.wait(6)
+}
+
+func isTimeout(err error) bool {
+	te, ok := err.(interface{ Timeout() bool })
+	return ok && te.Timeout()
 }

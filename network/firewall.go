@@ -143,12 +143,15 @@ func deleteLines(rules map[string][]string) map[string][]string {
 	return out
 }
 
+// ownChains are mydocker's chains, by table.
+var ownChains = []struct{ table, chain string }{
+	{"nat", chainNAT}, {"nat", chainPost},
+	{"filter", chainForward}, {"filter", chainPorts}, {"filter", chainIsolate1}, {"filter", chainIsolate2},
+}
+
 // ensureChains creates mydocker's chains and the jumps to them, if missing.
 func (f *firewall) ensureChains(s *saved, batch map[string][]string) {
-	for _, c := range []struct{ table, chain string }{
-		{"nat", chainNAT}, {"nat", chainPost},
-		{"filter", chainForward}, {"filter", chainPorts}, {"filter", chainIsolate1}, {"filter", chainIsolate2},
-	} {
+	for _, c := range ownChains {
 		if !s.chains[c.table][c.chain] {
 			batch[c.table] = append(batch[c.table], "-N "+c.chain)
 		}
@@ -255,10 +258,7 @@ func (f *firewall) removeChainsIfUnused() error {
 		}
 	}
 	batch := deleteLines(s.owned(tagJump, false))
-	for _, c := range []struct{ table, chain string }{
-		{"nat", chainNAT}, {"nat", chainPost},
-		{"filter", chainForward}, {"filter", chainPorts}, {"filter", chainIsolate1}, {"filter", chainIsolate2},
-	} {
+	for _, c := range ownChains {
 		if s.chains[c.table][c.chain] {
 			batch[c.table] = append(batch[c.table], "-X "+c.chain)
 		}
@@ -266,35 +266,29 @@ func (f *firewall) removeChainsIfUnused() error {
 	return restore(batch)
 }
 
-// addContainer publishes a container's ports.
-func (f *firewall) addContainer(ep *Endpoint) error {
-	if len(ep.Ports) == 0 {
-		return nil
-	}
+// containerBatch is the batch that adds (op "-A") or deletes (op "-D") the
+// rules publishing ep's ports.
+func containerBatch(ep *Endpoint, op string) map[string][]string {
 	batch := map[string][]string{}
 	for _, p := range ep.Ports {
 		for _, r := range portRules(ep.Bridge, ep.IPAddress, p) {
-			batch[r.table] = append(batch[r.table], r.line(tagContPrefix+ep.ContainerID[:12]))
+			line := r.line(tagContPrefix + ep.ContainerID[:12])
+			batch[r.table] = append(batch[r.table], op+strings.TrimPrefix(line, "-A"))
 		}
 	}
-	return restore(batch)
+	return batch
+}
+
+// addContainer publishes a container's ports.
+func (f *firewall) addContainer(ep *Endpoint) error {
+	return restore(containerBatch(ep, "-A"))
 }
 
 // removeContainer deletes the rules addContainer made for ep: in one batch
 // built from the endpoint, without reading the tables first; if that fails
 // (some rule already gone), by what iptables-save shows of its owner.
 func (f *firewall) removeContainer(ep *Endpoint) error {
-	if len(ep.Ports) == 0 {
-		return nil
-	}
-	batch := map[string][]string{}
-	for _, p := range ep.Ports {
-		for _, r := range portRules(ep.Bridge, ep.IPAddress, p) {
-			line := r.line(tagContPrefix + ep.ContainerID[:12])
-			batch[r.table] = append(batch[r.table], "-D"+strings.TrimPrefix(line, "-A"))
-		}
-	}
-	if restore(batch) == nil {
+	if len(ep.Ports) == 0 || restore(containerBatch(ep, "-D")) == nil {
 		return nil
 	}
 	return f.removeContainers([]string{ep.ContainerID}, nil)
