@@ -60,7 +60,7 @@ read -r -d '' STAGE2 <<'INIT' || true
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 mkdir -p /dev/pts /dev/shm && mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
-mount -t tmpfs shm /dev/shm; mount -t tmpfs -o mode=1777 tmp /tmp; mount -t tmpfs run /run
+mount -t tmpfs shm /dev/shm; chmod 1777 /tmp # /tmp and /run are on the tmpfs root: the share may live there
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 for c in $(cat /sys/fs/cgroup/cgroup.controllers); do echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control; done
 for m in overlay veth bridge br_netfilter nf_tables nft_compat nft_chain_nat nft_masq xt_MASQUERADE xt_conntrack xt_addrtype xt_comment xt_nat; do modprobe $m 2>/dev/null; done
