@@ -9,6 +9,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/mydocker/mydocker/cgroups"
 	"github.com/mydocker/mydocker/internal/errdefs"
 )
 
@@ -124,6 +125,11 @@ func (rt *Runtime) Inspect(refs []string, format string, w io.Writer) error {
 		if err != nil {
 			missing = err
 			continue
+		}
+		if c.State.Status == Running && c.CgroupPath != "" {
+			if st, err := cgroups.New(c.CgroupPath).Stats(); err == nil {
+				c.Usage = &st
+			}
 		}
 		out = append(out, c)
 	}

@@ -5,6 +5,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/mydocker/mydocker/cgroups"
 	"github.com/mydocker/mydocker/network"
 )
 
@@ -42,6 +43,9 @@ type Container struct {
 	// NetworkSettings is the container's endpoint while it runs on a
 	// network: address, gateway, published ports.
 	NetworkSettings *network.Endpoint `json:"NetworkSettings,omitempty"`
+	// Usage is what the container's cgroup has used, read when inspected
+	// while it runs; never stored.
+	Usage *cgroups.Stats `json:"Usage,omitempty"`
 }
 
 // Config is what a container was asked to be, beyond its spec.

@@ -62,6 +62,10 @@ func TestCgroupMemory(t *testing.T) {
 	if got := readCgroup(t, id, "memory", file); got != strconv.Itoa(100<<20) {
 		t.Fatalf("%s = %s", file, got)
 	}
+	// inspect reads the cgroup's usage while the container runs.
+	if got := inspect(t, "mlimit", "{{.Usage.Pids}}"); got != "1" {
+		t.Fatalf("inspect Usage.Pids = %q", got)
+	}
 }
 
 // --cpus 0.5 keeps a busy loop near half a CPU: measured by the cgroup's own
