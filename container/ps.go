@@ -9,6 +9,8 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/mydocker/mydocker/cgroups"
 	"github.com/mydocker/mydocker/internal/errdefs"
 )
@@ -21,7 +23,8 @@ type PsOptions struct {
 // Ps prints the container table, as `docker ps` does.
 func (rt *Runtime) Ps(w io.Writer, o PsOptions) error {
 	if err := rt.Reconcile(); err != nil {
-		return err
+		// ps still tells what it can; the next command tries again.
+		logrus.Warnf("reconciling: %v", err)
 	}
 	list, err := rt.store.list()
 	if err != nil {

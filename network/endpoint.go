@@ -197,6 +197,9 @@ func (m *Manager) Reconcile(live func(id string) bool) error {
 	if err != nil {
 		return err
 	}
+	if len(nets) == 0 && len(eps) == 0 {
+		return nil // no networking in this state tree: nothing to sweep (and iptables may not be installed)
+	}
 	for _, n := range nets {
 		subnet := n.ipnet()
 		if _, err := os.Stat(m.ipam.path(subnet)); err != nil {
