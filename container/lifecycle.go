@@ -149,7 +149,7 @@ func (rt *Runtime) Remove(refs []string, force bool, out io.Writer) error {
 	for _, ref := range refs {
 		if err := rt.remove(ref, force); err != nil {
 			failed = err
-			fmt.Fprintf(os.Stderr, "Error response from daemon: %v\n", err)
+			fmt.Fprintf(os.Stderr, "mydocker: %v\n", err)
 			continue
 		}
 		fmt.Fprintln(out, ref)
