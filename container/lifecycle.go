@@ -165,9 +165,18 @@ func (rt *Runtime) remove(ref string, force bool) error {
 	if err != nil {
 		return err
 	}
-	if c.State.Status != Exited {
+	if c.State.Status == Created {
+		// Never started (its run failed or was killed: refresh reaped it),
+		// or being started right now by a supervisor.
+		if f, ok, _ := fsutil.TryLock(rt.store.supervisorLock(c.ID)); ok {
+			f.Close()
+		} else if c, err = rt.waitStarted(c, force); err != nil {
+			return err
+		}
+	}
+	if c.State.Status == Running {
 		if !force {
-			return fmt.Errorf("You cannot remove a %s container %s. Stop the container before attempting removal or force remove", c.State.Status, c.ShortID())
+			return fmt.Errorf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ShortID())
 		}
 		signalProcess(c.State.Pid, c.State.PidStart, unix.SIGKILL)
 	}
@@ -191,6 +200,25 @@ func (rt *Runtime) remove(ref string, force bool) error {
 	}
 	rt.release(c)
 	return rt.removeFiles(c)
+}
+
+// waitStarted waits (a few seconds at most) for a container its supervisor
+// is starting to be running or to have failed; without force, a container
+// being started is not removed.
+func (rt *Runtime) waitStarted(c *Container, force bool) (*Container, error) {
+	if !force {
+		return nil, fmt.Errorf("container %s is being started: stop it first or force remove", c.ShortID())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.State.Status == Created && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		r, err := rt.store.load(c.ID)
+		if err != nil {
+			return nil, err
+		}
+		c = r
+	}
+	return c, nil
 }
 
 // Stop sends SIGTERM, then SIGKILL once timeout has passed, and returns
