@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +33,9 @@ func startPty(t *testing.T, rows, cols uint16, args ...string) *ptySession {
 	s := &ptySession{t: t, ptmx: ptmx, tty: tty}
 	s.cmd = exec.Command(bin, append([]string{"--root", root}, args...)...)
 	s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = tty, tty, tty
+	// The pty is mydocker's controlling terminal, as at a real terminal: a
+	// resize sends it SIGWINCH.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +114,16 @@ func TestInteractiveTerminal(t *testing.T) {
 	if !strings.Contains(s.seen.String(), "42") {
 		t.Fatalf("typed command did not run: %q", s.seen.String())
 	}
+	// A window size change reaches the container's terminal.
+	pty.Setsize(s.ptmx, &pty.Winsize{Rows: 44, Cols: 122})
+	waitFor(t, 5*time.Second, "the new size inside", func() bool {
+		s.typeLine("stty size")
+		buf := make([]byte, 4096)
+		s.ptmx.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		n, _ := s.ptmx.Read(buf)
+		s.seen.Write(buf[:n])
+		return strings.Contains(s.seen.String(), "44 122")
+	})
 	s.typeLine("exit 4")
 	s.wait(4)
 	if after := s.termios(); after != before {
