@@ -1,6 +1,6 @@
 module github.com/mydocker/mydocker
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/opencontainers/runtime-spec v1.3.0
@@ -10,9 +10,8 @@ require (
 	golang.org/x/term v0.48.0
 )
 
-require github.com/creack/pty v1.1.24
-
 require (
-	github.com/vishvananda/netlink v1.3.1 // indirect
-	github.com/vishvananda/netns v0.0.5 // indirect
+	github.com/creack/pty v1.1.24
+	github.com/vishvananda/netlink v1.3.1
+	github.com/vishvananda/netns v0.0.5
 )
