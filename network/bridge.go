@@ -115,6 +115,9 @@ func (d *bridgeDriver) Join(n *Network, ep *Endpoint, pid int) (err error) {
 		PeerName:      "eth0",
 		PeerNamespace: netlink.NsFd(int(ns)),
 	}
+	if mac, err := net.ParseMAC(ep.MacAddress); err == nil {
+		veth.PeerHardwareAddr = mac
+	}
 	err = netlink.LinkAdd(veth)
 	if errors.Is(err, unix.EEXIST) {
 		// This container's veth from its previous run, whose namespace the
@@ -166,7 +169,6 @@ func (d *bridgeDriver) Join(n *Network, ep *Endpoint, pid int) (err error) {
 	if err := h.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: gw}); err != nil {
 		return fmt.Errorf("default route via %s: %w", gw, err)
 	}
-	ep.MacAddress = eth0.Attrs().HardwareAddr.String()
 	return nil
 }
 

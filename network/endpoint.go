@@ -116,6 +116,7 @@ func (m *Manager) Connect(req ConnectRequest) (ep *Endpoint, err error) {
 	// on disk, or is reclaimed by the next sweep.
 	ip, err := m.ipam.Allocate(subnet, func(ip net.IP) error {
 		ep.IPAddress = ip.String()
+		ep.MacAddress = macFor(ip).String()
 		return fsutil.WriteJSON(m.endpointPath(req.ContainerID), ep)
 	})
 	if err != nil {
@@ -131,9 +132,6 @@ func (m *Manager) Connect(req ConnectRequest) (ep *Endpoint, err error) {
 		return nil, err
 	}
 	undo = append(undo, func() { m.driver.Leave(ep, false) })
-	if err := fsutil.WriteJSON(m.endpointPath(req.ContainerID), ep); err != nil {
-		return nil, err
-	}
 	if err := m.fw.addContainer(ep); err != nil {
 		return nil, err
 	}
@@ -229,6 +227,14 @@ func (m *Manager) Reconcile(live func(id string) bool) error {
 		return err
 	}
 	return m.fw.removeContainers(nil, live)
+}
+
+// macFor derives a container's MAC address from its IPv4 address, as Docker
+// does (02:42 and the four octets): known before the link exists, unique
+// within a network, and recorded with the address in one write.
+func macFor(ip net.IP) net.HardwareAddr {
+	v4 := ip.To4()
+	return net.HardwareAddr{0x02, 0x42, v4[0], v4[1], v4[2], v4[3]}
 }
 
 func removeIfExists(path string) error {
