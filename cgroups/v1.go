@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -38,8 +39,19 @@ func newV1(id string) *v1 {
 	return m
 }
 
-// v1Mounts maps each v1 subsystem to where its hierarchy is mounted.
+var (
+	v1MountsOnce sync.Once
+	v1MountsMap  map[string]string
+)
+
+// v1Mounts maps each v1 subsystem to where its hierarchy is mounted, read
+// once per process.
 func v1Mounts() map[string]string {
+	v1MountsOnce.Do(func() { v1MountsMap = readV1Mounts() })
+	return v1MountsMap
+}
+
+func readV1Mounts() map[string]string {
 	out := map[string]string{}
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {

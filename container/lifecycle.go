@@ -43,20 +43,18 @@ func (rt *Runtime) List() ([]*Container, error) {
 // Reconcile reclaims what containers whose supervisor died still hold, and
 // what a mydocker killed in the middle of connecting or disconnecting a
 // container left in the network state (addresses, ports, firewall rules).
-func (rt *Runtime) Reconcile() error {
-	if _, err := rt.List(); err != nil {
-		return err
+// It returns the containers, brought up to date, as List does.
+func (rt *Runtime) Reconcile() ([]*Container, error) {
+	all, err := rt.List()
+	if err != nil {
+		return nil, err
 	}
-	return rt.reconcileNetworks()
+	return all, rt.reconcileNetworks(all)
 }
 
 // reconcileNetworks sweeps the network state against the records: a
 // container holds network resources only while created or running.
-func (rt *Runtime) reconcileNetworks() error {
-	all, err := rt.store.list()
-	if err != nil {
-		return err
-	}
+func (rt *Runtime) reconcileNetworks(all []*Container) error {
 	live := map[string]bool{}
 	for _, c := range all {
 		if c.State.Status != Exited {
@@ -196,9 +194,10 @@ func (rt *Runtime) remove(ref string, force bool) error {
 		return err
 	}
 	if c.State.Status != Exited {
-		rt.reap(c)
+		rt.reap(c) // releases too
+	} else {
+		rt.release(c)
 	}
-	rt.release(c)
 	return rt.removeFiles(c)
 }
 

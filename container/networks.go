@@ -15,7 +15,7 @@ import (
 
 // NetworkCreate creates a network and prints its ID.
 func (rt *Runtime) NetworkCreate(o network.CreateOptions, w io.Writer) error {
-	rt.Reconcile()
+	rt.Reconcile() // best effort: leftovers must not block network commands
 	n, err := rt.Networks.Create(o)
 	if err != nil {
 		return err
@@ -59,7 +59,7 @@ type containerOnNetwork struct {
 
 // NetworkInspect prints networks as JSON, with the containers on them.
 func (rt *Runtime) NetworkInspect(refs []string, w io.Writer) error {
-	rt.Reconcile()
+	rt.Reconcile() // best effort: leftovers must not block network commands
 	var out []networkView
 	var missing error
 	for _, ref := range refs {
@@ -92,7 +92,7 @@ func (rt *Runtime) NetworkInspect(refs []string, w io.Writer) error {
 
 // NetworkRemove removes networks, printing each removed.
 func (rt *Runtime) NetworkRemove(refs []string, w io.Writer, errw io.Writer) error {
-	rt.Reconcile()
+	rt.Reconcile() // best effort: leftovers must not block network commands
 	failed := false
 	for _, ref := range refs {
 		if err := rt.Networks.Remove(ref); err != nil {

@@ -22,13 +22,13 @@ type PsOptions struct {
 
 // Ps prints the container table, as `docker ps` does.
 func (rt *Runtime) Ps(w io.Writer, o PsOptions) error {
-	if err := rt.Reconcile(); err != nil {
+	list, err := rt.Reconcile()
+	if err != nil {
+		if list == nil {
+			return err
+		}
 		// ps still tells what it can; the next command tries again.
 		logrus.Warnf("reconciling: %v", err)
-	}
-	list, err := rt.store.list()
-	if err != nil {
-		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	if !o.Quiet {

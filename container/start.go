@@ -107,9 +107,11 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 	}
 	var ips []string
 	tNet := time.Now()
-	if ep, err := rt.connect(c, pid); err != nil {
+	ep, err := rt.connect(c, pid)
+	if err != nil {
 		return nil, err
-	} else if ep != nil {
+	}
+	if ep != nil {
 		u.push(func() { rt.Networks.Disconnect(c.ID, false) })
 		ips = append(ips, ep.IPAddress)
 	}
@@ -123,7 +125,7 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 	}
 	if _, err := rt.store.update(c.ID, func(r *Container) error {
 		r.State = State{Status: Running, Pid: pid, PidStart: start, StartedAt: time.Now().UTC()}
-		r.NetworkSettings = rt.Networks.Endpoint(c.ID)
+		r.NetworkSettings = ep
 		*c = *r
 		return nil
 	}); err != nil {
@@ -143,8 +145,10 @@ func (rt *Runtime) connect(c *Container, pid int) (*network.Endpoint, error) {
 	req := network.ConnectRequest{ContainerID: c.ID, ContainerName: c.Name, Network: c.Config.NetworkMode,
 		Pid: pid, Ports: c.Config.PortBindings}
 	ep, err := rt.Networks.Connect(req)
-	if err != nil && rt.reconcileNetworks() == nil {
-		ep, err = rt.Networks.Connect(req)
+	if err != nil {
+		if all, lerr := rt.store.list(); lerr == nil && rt.reconcileNetworks(all) == nil {
+			ep, err = rt.Networks.Connect(req)
+		}
 	}
 	if err != nil {
 		if _, ok := errdefs.Code(err); !ok {
@@ -166,9 +170,10 @@ func limitError(err error) error {
 
 // prepareVolumes creates missing host directories of -v, as Docker does.
 func (rt *Runtime) prepareVolumes(c *Container) error {
-	for _, m := range c.Spec.Mounts {
-		if m.Type != "bind" || !isVolume(c, m) {
-			continue
+	for _, v := range c.Config.Volumes {
+		m, err := parseVolume(v)
+		if err != nil {
+			return err
 		}
 		if _, err := os.Stat(m.Source); errors.Is(err, os.ErrNotExist) {
 			if err := os.MkdirAll(m.Source, 0o755); err != nil {
@@ -177,15 +182,6 @@ func (rt *Runtime) prepareVolumes(c *Container) error {
 		}
 	}
 	return nil
-}
-
-func isVolume(c *Container, m specs.Mount) bool {
-	for _, v := range c.Config.Volumes {
-		if vm, err := parseVolume(v); err == nil && vm.Destination == m.Destination {
-			return true
-		}
-	}
-	return false
 }
 
 // launched is a child that takes its config on fd 3 and talks back on the
