@@ -105,35 +105,19 @@ func commands() []*cli.Command {
 				return general(runtimeFor(cmd).Inspect(cmd.Args().Slice(), cmd.String("format"), os.Stdout))
 			},
 		},
-		{
-			Name: "import", Usage: "create an image from a rootfs tarball", ArgsUsage: "FILE.tar NAME[:TAG]",
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				if cmd.NArg() != 2 {
-					return usage(errors.New("requires exactly 2 arguments: FILE.tar NAME[:TAG]"))
-				}
-				img, err := runtimeFor(cmd).Images.Import(cmd.Args().Get(0), cmd.Args().Get(1))
-				if err != nil {
-					return general(err)
-				}
-				fmt.Println(img.ID)
-				return nil
-			},
-		},
-		{
-			Name: "images", Usage: "list images",
-			Flags: []cli.Flag{
-				&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only show image IDs"},
-			},
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return general(runtimeFor(cmd).PrintImages(os.Stdout, cmd.Bool("quiet")))
-			},
-		},
-		{
-			Name: "rmi", Usage: "remove images", ArgsUsage: "IMAGE...",
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return eachArg(cmd, func(ref string) error { return runtimeFor(cmd).RemoveImage(ref, os.Stdout) })
-			},
-		},
+		pullCommand(),
+		imagesCommand(),
+		rmiCommand("rmi"),
+		tagCommand(),
+		historyCommand(),
+		commitCommand(),
+		saveCommand(),
+		loadCommand(),
+		exportCommand(),
+		importCommand(),
+		loginCommand(),
+		logoutCommand(),
+		imageCommand(),
 		{
 			Name: "exec", Usage: "run a command in a running container", ArgsUsage: "CONTAINER COMMAND [ARG...]",
 			StopOnNthArg:              stopAt1,
@@ -146,7 +130,7 @@ func commands() []*cli.Command {
 				}
 				args := cmd.Args().Slice()
 				return runtimeFor(cmd).Exec(args[0], &container.ExecOptions{
-					Args: args[1:], Env: cmd.StringSlice("env"), Workdir: cmd.String("workdir"),
+					Args: args[1:], Env: cmd.StringSlice("env"), Workdir: cmd.String("workdir"), User: cmd.String("user"),
 					Interactive: cmd.Bool("interactive"), TTY: cmd.Bool("tty")})
 			},
 		},
@@ -204,6 +188,9 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount a volume: HOST:CONTAINER[:ro]"},
 			&cli.StringFlag{Name: "network", Aliases: []string{"net"}, Usage: "connect to a network (bridge, none, host, or a network's name)"},
 			&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a port: [[IP:]HOST:]CONTAINER[/tcp|/udp]"},
+			&cli.BoolFlag{Name: "publish-all", Aliases: []string{"P"}, Usage: "publish every port the image exposes on a free host port"},
+			&cli.StringFlag{Name: "entrypoint", Usage: "override the image's ENTRYPOINT (\"\" clears it)"},
+			&cli.StringFlag{Name: "pull", Value: "missing", Usage: "pull the image: missing, always or never"},
 			&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit (e.g. 100m, 1g)"},
 			&cli.StringFlag{Name: "memory-swap", Usage: "memory plus swap limit; -1 for unlimited swap"},
 			&cli.StringFlag{Name: "cpus", Usage: "number of CPUs (e.g. 0.5)"},
@@ -220,8 +207,14 @@ func runCommand() *cli.Command {
 			if len(args) > 1 && args[1] == "--" {
 				args = append(args[:1], args[2:]...)
 			}
+			var entrypoint *string
+			if cmd.IsSet("entrypoint") {
+				e := cmd.String("entrypoint")
+				entrypoint = &e
+			}
 			return runtimeFor(cmd).Run(ctx, &container.RunOptions{
-				Image: args[0], Args: args[1:],
+				Image: args[0], Args: args[1:], Entrypoint: entrypoint, User: cmd.String("user"),
+				PublishAll: cmd.Bool("publish-all"), Pull: cmd.String("pull"),
 				Name: cmd.String("name"), Hostname: cmd.String("hostname"), Workdir: cmd.String("workdir"),
 				Env: cmd.StringSlice("env"), Volumes: cmd.StringSlice("volume"),
 				Interactive: cmd.Bool("interactive"), TTY: cmd.Bool("tty"), Detach: cmd.Bool("detach"), AutoRemove: cmd.Bool("rm"),
@@ -244,6 +237,7 @@ func processFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set environment variables (KEY=VALUE, or KEY to pass the host's value)"},
 		&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
+		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `USER[:GROUP]` (names or numbers, looked up in the container)"},
 	}
 }
 
@@ -316,6 +310,24 @@ func oneArg(cmd *cli.Command, what string) (string, error) {
 		return "", usage(fmt.Errorf("requires exactly 1 argument: %s", what))
 	}
 	return cmd.Args().First(), nil
+}
+
+// eachArgQuiet is eachArg for commands that report each success themselves.
+func eachArgQuiet(cmd *cli.Command, fn func(string) error) error {
+	if cmd.NArg() == 0 {
+		return usage(errors.New("requires at least 1 argument"))
+	}
+	var failed bool
+	for _, ref := range cmd.Args().Slice() {
+		if err := fn(ref); err != nil {
+			fmt.Fprintf(os.Stderr, "mydocker: %v\n", err)
+			failed = true
+		}
+	}
+	if failed {
+		return errdefs.WithCode(errdefs.Quiet, errdefs.CodeGeneral)
+	}
+	return nil
 }
 
 // eachArg runs fn for every argument, printing each that succeeded as

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/mydocker/mydocker/container"
+	"github.com/mydocker/mydocker/image"
 	"github.com/mydocker/mydocker/internal/errdefs"
 	_ "github.com/mydocker/mydocker/nsenter" // joins a container's namespaces for exec, before Go starts
 )
@@ -37,6 +38,7 @@ func main() {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "root", Usage: "keep all state under `DIR` (DIR/run and DIR/lib) instead of " + defaultRunDir + " and " + defaultLibDir, Sources: cli.EnvVars("MYDOCKER_ROOT")},
 			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "debug, info, warn or error"},
+			&cli.StringSliceFlag{Name: "insecure-registry", Usage: "reach registry `HOST[:PORT]` over plain HTTP (localhost and 127.0.0.0/8 always are)", Sources: cli.EnvVars("MYDOCKER_INSECURE_REGISTRIES")},
 			// Set by mydocker itself when it re-executes: the resolved trees.
 			&cli.StringFlag{Name: "state-dir", Hidden: true},
 			&cli.StringFlag{Name: "data-dir", Hidden: true},
@@ -79,7 +81,9 @@ func runtimeFor(cmd *cli.Command) *container.Runtime {
 		libDir = d
 	}
 	self := []string{"/proc/self/exe", "--state-dir", runDir, "--data-dir", libDir, "--log-level", cmd.String("log-level")}
-	return container.New(runDir, libDir, self)
+	rt := container.New(runDir, libDir, self)
+	rt.Registry = image.RegistryOptions{Insecure: cmd.StringSlice("insecure-registry"), UserAgent: "mydocker/" + version}
+	return rt
 }
 
 // exitCode reports err on one line and picks the exit code: the one err

@@ -21,6 +21,7 @@ type ExecOptions struct {
 	Args        []string
 	Env         []string
 	Workdir     string
+	User        string // --user; the container's own user when empty
 	Interactive bool
 	TTY         bool
 }
@@ -51,6 +52,9 @@ func (rt *Runtime) Exec(ref string, o *ExecOptions) error {
 	proc.Args = o.Args
 	proc.Terminal = o.TTY
 	proc.ConsoleSize = nil
+	if o.User != "" {
+		proc.User = specs.User{Username: o.User}
+	}
 	if o.Workdir != "" {
 		if !filepath.IsAbs(o.Workdir) {
 			return errdefs.Errorf(errdefs.CodeRuntime, "the working directory '%s' is invalid, it needs to be an absolute path", o.Workdir)

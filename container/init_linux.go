@@ -86,8 +86,14 @@ func execProcess(p *specs.Process, newSession bool) error {
 			return err
 		}
 	}
+	if err := resolveUser(p); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(p.Cwd, 0o755); err != nil {
 		return fmt.Errorf("creating the working directory %s: %w", p.Cwd, err)
+	}
+	if err := switchUser(p.User); err != nil {
+		return err
 	}
 	if err := unix.Chdir(p.Cwd); err != nil {
 		return fmt.Errorf("chdir to %s: %w", p.Cwd, err)

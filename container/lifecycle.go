@@ -220,8 +220,9 @@ func (rt *Runtime) waitStarted(c *Container, force bool) (*Container, error) {
 	return c, nil
 }
 
-// Stop sends SIGTERM, then SIGKILL once timeout has passed, and returns
-// when the container's supervisor has recorded its end.
+// Stop sends the container's stop signal (its image's STOPSIGNAL, else
+// SIGTERM), then SIGKILL once timeout has passed, and returns when the
+// container's supervisor has recorded its end.
 func (rt *Runtime) Stop(ref string, timeout time.Duration) error {
 	c, err := rt.Lookup(ref)
 	if err != nil {
@@ -230,7 +231,13 @@ func (rt *Runtime) Stop(ref string, timeout time.Duration) error {
 	if c.State.Status != Running {
 		return nil
 	}
-	if err := signalProcess(c.State.Pid, c.State.PidStart, unix.SIGTERM); err == nil {
+	sig := unix.SIGTERM
+	if c.Config.StopSignal != "" {
+		if s, err := ParseSignal(c.Config.StopSignal); err == nil {
+			sig = s
+		}
+	}
+	if err := signalProcess(c.State.Pid, c.State.PidStart, sig); err == nil {
 		if !waitGone(c.State.Pid, c.State.PidStart, timeout) {
 			signalProcess(c.State.Pid, c.State.PidStart, unix.SIGKILL)
 			waitGone(c.State.Pid, c.State.PidStart, 10*time.Second)

@@ -59,7 +59,7 @@ func TestBuildEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"PATH=/img", "HOSTNAME=box", "IMG=2", "TERM=xterm", "FROM_HOST=h", "E=a=b", "HOME=/root"}
+	want := []string{"PATH=/img", "HOSTNAME=box", "IMG=2", "TERM=xterm", "FROM_HOST=h", "E=a=b"}
 	if !reflect.DeepEqual(env, want) {
 		t.Fatalf("got %q\nwant %q", env, want)
 	}

@@ -114,11 +114,8 @@ func (rt *Runtime) Inspect(refs []string, format string, w io.Writer) error {
 	var tmpl *template.Template
 	if format != "" {
 		var err error
-		tmpl, err = template.New("format").Funcs(template.FuncMap{
-			"json": func(v any) (string, error) { b, err := json.Marshal(v); return string(b), err },
-		}).Parse(format)
-		if err != nil {
-			return errdefs.WithCode(fmt.Errorf("invalid --format: %w", err), errdefs.CodeRuntime)
+		if tmpl, err = parseFormat(format); err != nil {
+			return err
 		}
 	}
 	var out []*Container
@@ -154,4 +151,15 @@ func (rt *Runtime) Inspect(refs []string, format string, w io.Writer) error {
 		fmt.Fprintln(w, string(data))
 	}
 	return missing
+}
+
+// parseFormat reads a --format template; {{json .X}} prints X as JSON.
+func parseFormat(format string) (*template.Template, error) {
+	tmpl, err := template.New("format").Funcs(template.FuncMap{
+		"json": func(v any) (string, error) { b, err := json.Marshal(v); return string(b), err },
+	}).Parse(format)
+	if err != nil {
+		return nil, errdefs.WithCode(fmt.Errorf("invalid --format: %w", err), errdefs.CodeRuntime)
+	}
+	return tmpl, nil
 }

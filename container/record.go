@@ -60,6 +60,11 @@ type Config struct {
 	NetworkMode string   `json:"NetworkMode,omitempty"` // none, host, or a network's name
 	// PortBindings are the -p requests (host port 0: picked at start).
 	PortBindings []network.PortMapping `json:"PortBindings,omitempty"`
+	// User is who the command runs as (--user, else the image's USER).
+	User string `json:"User,omitempty"`
+	// StopSignal is what stop sends first (the image's STOPSIGNAL; SIGTERM).
+	StopSignal string            `json:"StopSignal,omitempty"`
+	Labels     map[string]string `json:"Labels,omitempty"`
 }
 
 // State is what a container is doing now.

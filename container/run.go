@@ -18,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/mydocker/mydocker/cgroups"
+	"github.com/mydocker/mydocker/image"
 	"github.com/mydocker/mydocker/internal/errdefs"
 	"github.com/mydocker/mydocker/network"
 )
@@ -29,7 +30,11 @@ func (rt *Runtime) Run(ctx context.Context, o *RunOptions, out io.Writer) error 
 	if o.Interactive && o.TTY && !o.Detach && !term.IsTerminal(int(os.Stdin.Fd())) {
 		return errdefs.Errorf(errdefs.CodeGeneral, "the input device is not a TTY")
 	}
-	c, super, err := rt.create(o)
+	img, err := rt.runImage(ctx, o)
+	if err != nil {
+		return errdefs.WithCode(err, errdefs.CodeRuntime)
+	}
+	c, super, err := rt.create(o, img)
 	if err != nil {
 		return errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
@@ -47,7 +52,7 @@ func (rt *Runtime) Run(ctx context.Context, o *RunOptions, out io.Writer) error 
 
 // create checks the options, resolves the image and stores the new record.
 // The returned file holds the container's supervisor lock.
-func (rt *Runtime) create(o *RunOptions) (*Container, *os.File, error) {
+func (rt *Runtime) create(o *RunOptions, img *image.Image) (*Container, *os.File, error) {
 	if o.Name != "" {
 		if err := ValidateName(o.Name); err != nil {
 			return nil, nil, err
@@ -84,9 +89,12 @@ func (rt *Runtime) create(o *RunOptions) (*Container, *os.File, error) {
 		}
 		netMode = n.Name
 	}
-	img, err := rt.Images.Get(o.Image)
-	if err != nil {
-		return nil, nil, err
+	if o.PublishAll {
+		exposed, err := exposedPorts(img)
+		if err != nil {
+			return nil, nil, err
+		}
+		ports = append(ports, exposed...)
 	}
 	id := newID()
 	spec, err := buildSpec(o, img, id)
@@ -98,8 +106,9 @@ func (rt *Runtime) create(o *RunOptions) (*Container, *os.File, error) {
 	}
 	spec.Linux.CgroupsPath = cgroups.Parent + "/" + id
 	var lower []string
-	for i := len(img.Layers) - 1; i >= 0; i-- {
-		lower = append(lower, rt.Images.LayerDiff(img.Layers[i]))
+	layers := img.Layers()
+	for i := len(layers) - 1; i >= 0; i-- {
+		lower = append(lower, rt.Images.LayerDiff(layers[i]))
 	}
 	c := &Container{
 		ID:      id,
@@ -111,6 +120,7 @@ func (rt *Runtime) create(o *RunOptions) (*Container, *os.File, error) {
 		Config: Config{
 			Tty: o.TTY, OpenStdin: o.Interactive, Detach: o.Detach, AutoRemove: o.AutoRemove,
 			Volumes: o.Volumes, Cmd: o.Args, Env: o.Env, NetworkMode: netMode, PortBindings: ports,
+			User: spec.Process.User.Username, StopSignal: img.Config.Config.StopSignal, Labels: img.Config.Config.Labels,
 		},
 		State:      State{Status: Created},
 		CgroupPath: id,

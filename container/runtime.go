@@ -21,7 +21,9 @@ type Runtime struct {
 	// monitor: e.g. ["/proc/self/exe", "--state-dir", ...].
 	SelfArgs []string
 
-	Images   *image.Store
+	Images *image.Store
+	// Registry says how registries are reached (pull, run, login).
+	Registry image.RegistryOptions
 	Networks *network.Manager
 	store    *store
 }

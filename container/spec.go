@@ -27,7 +27,13 @@ type RunOptions struct {
 	Volumes     []string
 	Network     string
 	Publish     []string
+	PublishAll  bool
 	Resources   ResourceOptions
+	// Entrypoint overrides the image's when set ("" clears it).
+	Entrypoint *string
+	User       string
+	// Pull is when to pull the image: missing (default), always, never.
+	Pull string
 }
 
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -35,14 +41,27 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // buildSpec turns run options and the image's config into the OCI spec that
 // init carries out. Rootfs and per-container files are filled in by the caller.
 func buildSpec(o *RunOptions, img *image.Image, id string) (*specs.Spec, error) {
-	args := append(append([]string{}, img.Config.Entrypoint...), o.Args...)
+	cfg := img.Config.Config
+	entrypoint, cmd := cfg.Entrypoint, cfg.Cmd
+	if o.Entrypoint != nil {
+		// As Docker: a new entrypoint drops the image's CMD too.
+		entrypoint, cmd = nil, nil
+		if *o.Entrypoint != "" {
+			entrypoint = []string{*o.Entrypoint}
+		}
+	}
+	args := append(append([]string{}, entrypoint...), o.Args...)
 	if len(o.Args) == 0 {
-		args = append(args, img.Config.Cmd...)
+		args = append(args, cmd...)
 	}
 	if len(args) == 0 {
 		return nil, fmt.Errorf("no command specified")
 	}
-	cwd := img.Config.WorkingDir
+	user := cfg.User
+	if o.User != "" {
+		user = o.User
+	}
+	cwd := cfg.WorkingDir
 	if o.Workdir != "" {
 		cwd = o.Workdir
 	}
@@ -59,7 +78,7 @@ func buildSpec(o *RunOptions, img *image.Image, id string) (*specs.Spec, error) 
 	if err := validateHostname(hostname); err != nil {
 		return nil, err
 	}
-	env, err := buildEnv(img.Config.Env, o.Env, hostname, o.TTY)
+	env, err := buildEnv(cfg.Env, o.Env, hostname, o.TTY)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +89,7 @@ func buildSpec(o *RunOptions, img *image.Image, id string) (*specs.Spec, error) 
 			Args:     args,
 			Env:      env,
 			Cwd:      filepath.Clean(cwd),
-			User:     specs.User{UID: 0, GID: 0},
+			User:     specs.User{Username: user},
 		},
 		Root:     &specs.Root{},
 		Hostname: hostname,
@@ -123,9 +142,6 @@ func buildEnv(imageEnv, flags []string, hostname string, tty bool) ([]string, er
 			v = hv
 		}
 		set(k, v)
-	}
-	if _, ok := vals["HOME"]; !ok {
-		set("HOME", "/root")
 	}
 	env := make([]string, 0, len(order))
 	for _, k := range order {

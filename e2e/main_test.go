@@ -43,6 +43,12 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	root = filepath.Join(tmp, "root")
+	// Registries are the test's own, on loopback: a pull that would leave
+	// the machine meets a proxy that is not there (Go never proxies
+	// loopback), and logins go to a config of the suite's own.
+	os.Setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+	os.Setenv("HTTP_PROXY", "http://127.0.0.1:9")
+	os.Setenv("DOCKER_CONFIG", filepath.Join(tmp, "docker-config"))
 	if err := setup(tmp); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)
 		return 1

@@ -191,8 +191,7 @@ func TestPublishedUDP(t *testing.T) {
 func TestFromAnotherHost(t *testing.T) {
 	httpd(t, "served", "-p", "8082:80")
 	httpd(t, "loopbackonly", "-p", "127.0.0.1:8083:80")
-	sh(t, "ip netns add mdtest-other")
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", "mdtest-other").Run() })
+	netnsAdd(t, "mdtest-other")
 	sh(t, "ip link add mdt-h0 type veth peer name mdt-o0 netns mdtest-other")
 	t.Cleanup(func() { exec.Command("ip", "link", "del", "mdt-h0").Run() })
 	sh(t, "ip addr add 198.18.0.1/30 dev mdt-h0 && ip link set mdt-h0 up")
@@ -457,8 +456,7 @@ func TestConcurrentNetworkRuns(t *testing.T) {
 // reproduced in a network namespace of the test's own: containers on one
 // network still reach each other, and published ports still work.
 func TestForwardDropHost(t *testing.T) {
-	sh(t, "ip netns add mdtest-drop")
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", "mdtest-drop").Run() })
+	netnsAdd(t, "mdtest-drop")
 	sh(t, "ip netns exec mdtest-drop sh -c 'ip link set lo up && iptables -P FORWARD DROP'")
 	root2 := t.TempDir()
 	// nsenter, not `ip netns exec`: that remounts /sys and so hides the
@@ -531,4 +529,19 @@ func TestBridgeRecreated(t *testing.T) {
 	if !strings.Contains(r.stdout, "1 packets received") {
 		t.Fatalf("after the bridge was recreated: %q", r.stdout)
 	}
+}
+
+// netnsAdd makes a named network namespace for the test and deletes it
+// after; the first `ip netns add` on a host also makes /run/netns a mount
+// point, which goes again if the test made it.
+func netnsAdd(t *testing.T, name string) {
+	t.Helper()
+	wasMount := snapshotHost()["mount /run/netns"]
+	sh(t, "ip netns add "+name)
+	t.Cleanup(func() {
+		exec.Command("ip", "netns", "del", name).Run()
+		if entries, _ := os.ReadDir("/run/netns"); !wasMount && len(entries) == 0 {
+			exec.Command("umount", "/run/netns").Run()
+		}
+	})
 }

@@ -224,7 +224,7 @@ func TestBadInput(t *testing.T) {
 		args []string
 		code int
 	}{
-		{"unknown image", []string{"run", "--rm", "no-such-image", "true"}, 125},
+		{"unknown image", []string{"run", "--rm", "--pull", "never", "no-such-image", "true"}, 125},
 		{"missing command", []string{"run", "--rm", "busybox"}, 125},
 		{"missing image", []string{"run"}, 125},
 		{"unknown flag", []string{"run", "--no-such-flag", "busybox", "true"}, 125},

@@ -3,6 +3,7 @@ package image
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -12,19 +13,38 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 )
 
 // maybeDecompress returns a reader of the uncompressed tar stream, whether r
-// holds a plain or a gzip-compressed tarball.
-func maybeDecompress(r io.Reader) (io.Reader, error) {
-	br := bufio.NewReader(r)
-	magic, err := br.Peek(2)
-	if err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
-		return gzip.NewReader(br)
+// holds a plain, a gzip- or a zstd-compressed tarball.
+func maybeDecompress(r io.Reader) (io.ReadCloser, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	magic, _ := br.Peek(4)
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("reading archive: %w", err)
+		}
+		return zr, nil
+	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("reading archive: %w", err)
+		}
+		return zr.IOReadCloser(), nil
 	}
-	return br, nil
+	return io.NopCloser(br), nil
 }
+
+// Whiteouts, as layer tarballs carry them (the OCI image spec's, from aufs).
+const (
+	whiteoutPrefix = ".wh."
+	opaqueMarker   = ".wh..wh..opq"
+	opaqueXattr    = "trusted.overlay.opaque"
+)
 
 // extract unpacks a tar stream into dir, which must exist and be empty. It
 // keeps ownership, modes, times, links and device nodes (it runs as root), and
@@ -64,6 +84,24 @@ func extract(r io.Reader, dir string) (int64, error) {
 		}
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 			return 0, err
+		}
+		// Whiteouts become overlay's own: an opaque directory is marked with
+		// an xattr, a deleted name is a 0/0 character device.
+		if base := filepath.Base(rel); strings.HasPrefix(base, whiteoutPrefix) {
+			if base == opaqueMarker {
+				if err := unix.Lsetxattr(filepath.Dir(target), opaqueXattr, []byte("y"), 0); err != nil {
+					return 0, fmt.Errorf("opaque directory %s: %w", filepath.Dir(rel), err)
+				}
+				continue
+			}
+			hidden := filepath.Join(filepath.Dir(target), strings.TrimPrefix(base, whiteoutPrefix))
+			if err := os.RemoveAll(hidden); err != nil {
+				return 0, err
+			}
+			if err := unix.Mknod(hidden, unix.S_IFCHR, 0); err != nil {
+				return 0, fmt.Errorf("whiteout %s: %w", rel, err)
+			}
+			continue
 		}
 		// A later entry for the same path replaces an earlier one, as tar does.
 		if fi, err := os.Lstat(target); err == nil && !(fi.IsDir() && hdr.Typeflag == tar.TypeDir) {
@@ -197,6 +235,14 @@ func applyMeta(path string, hdr *tar.Header) error {
 		}
 		if err := os.Chmod(path, mode); err != nil {
 			return err
+		}
+	}
+	// After chown, which clears security.capability.
+	for k, v := range hdr.PAXRecords {
+		if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+			if err := unix.Lsetxattr(path, name, []byte(v), 0); err != nil && !errors.Is(err, unix.ENOTSUP) {
+				return fmt.Errorf("xattr %s on %s: %w", name, hdr.Name, err)
+			}
 		}
 	}
 	if hdr.Typeflag == tar.TypeDir {

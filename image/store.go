@@ -1,15 +1,26 @@
-// Package image is mydocker's image store: images are named lists of layers,
-// each layer an unpacked directory keyed by the sha256 of its tar stream, so
-// that overlay can stack them as lowerdirs and identical layers are shared.
+// Package image is mydocker's image store. An image is its OCI config (whose
+// sha256 is the image ID, as in Docker) and the layers the config lists by
+// diff ID; each layer is unpacked once, into a directory that overlay stacks
+// as a lowerdir, and is shared by every image that has it.
 //
 // Layout under the store's root (by default /var/lib/mydocker):
 //
-//	images/repositories.json   name:tag -> image ID
-//	images/<id>.json           one image: its layers and config
-//	layers/<digest>/diff/      one unpacked layer
+//	imagedb/repositories.json        canonical name (repo:tag, repo@digest) -> image ID
+//	imagedb/content/<hex>            an image's config, byte for byte
+//	imagedb/metadata/<hex>.json      what the config does not say: when stored, repo digests, size
+//	layers/<hex>/diff/               one unpacked layer, keyed by its diff ID
+//	layers/<hex>/link                its short name: l/<link> -> ../layers/<hex>/diff
+//	layers/<hex>/tar-split.json.gz   the tar's headers, to give back the exact stream (save, push)
+//	layers/.tmp-*                    a layer being unpacked (flocked while in use)
+//	l/                               short links, so that deep images fit overlay's option page
+//
+// Writes are atomic (rename into place) and every read-modify-write holds
+// imagedb/.lock. Adding layers (pull, load, import, commit) holds
+// imagedb/.gc shared; garbage collection of layers takes it exclusively.
 package image
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -18,42 +29,57 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/mydocker/mydocker/internal/errdefs"
 	"github.com/mydocker/mydocker/internal/fsutil"
 )
 
-// Config is the part of an image's configuration that a container starts
-// from (the same fields as the OCI image config).
-type Config struct {
-	Env        []string `json:"Env,omitempty"`
-	Entrypoint []string `json:"Entrypoint,omitempty"`
-	Cmd        []string `json:"Cmd,omitempty"`
-	WorkingDir string   `json:"WorkingDir,omitempty"`
-}
-
 // Image is one image in the store.
 type Image struct {
-	ID      string    `json:"id"`     // sha256:<hex> of the image record
-	Layers  []string  `json:"layers"` // layer digests, bottom first
-	Created time.Time `json:"created"`
-	Size    int64     `json:"size"`
-	Config  Config    `json:"config"`
+	ID     string         // sha256:<hex> of Raw
+	Raw    []byte         // the config as stored
+	Config *v1.ConfigFile // Raw, decoded
+	Meta   Meta
+}
+
+// Meta is what the store knows of an image beyond its config.
+type Meta struct {
+	Stored      time.Time `json:"stored"`
+	RepoDigests []string  `json:"repoDigests,omitempty"` // canonical repo@sha256:manifest
+	Size        int64     `json:"size"`                  // bytes of file content in its layers
+	Parent      string    `json:"parent,omitempty"`      // the image a commit started from
+}
+
+// Layers are the image's diff IDs, bottom first.
+func (img *Image) Layers() []string {
+	out := make([]string, len(img.Config.RootFS.DiffIDs))
+	for i, d := range img.Config.RootFS.DiffIDs {
+		out[i] = d.String()
+	}
+	return out
+}
+
+// Created is when the image was built, as its config says (when it was
+// stored here if the config has no date).
+func (img *Image) Created() time.Time {
+	if t := img.Config.Created.Time; !t.IsZero() {
+		return t
+	}
+	return img.Meta.Stored
 }
 
 // ShortID is the 12-hex form of the image ID that listings show.
-func (img *Image) ShortID() string {
-	return shortHex(img.ID)
-}
+func (img *Image) ShortID() string { return shortHex(img.ID) }
 
-// Summary is one line of `mydocker images`.
+// Summary is one name of an image, for listings.
 type Summary struct {
-	Repository, Tag string
-	Image           *Image
+	Repository, Tag, Digest string // familiar repository; "<none>" where unnamed
+	Image                   *Image
 }
 
 // Store is an image store rooted at a directory.
@@ -64,134 +90,90 @@ type Store struct {
 // NewStore returns the store under root; nothing is created until written.
 func NewStore(root string) *Store { return &Store{root: root} }
 
-func (s *Store) imagesDir() string          { return filepath.Join(s.root, "images") }
-func (s *Store) reposPath() string          { return filepath.Join(s.imagesDir(), "repositories.json") }
-func (s *Store) imagePath(id string) string { return filepath.Join(s.imagesDir(), hexOf(id)+".json") }
-func (s *Store) layerDir(d string) string   { return filepath.Join(s.root, "layers", hexOf(d)) }
-
-// LayerDiff is the unpacked content of a layer.
-func (s *Store) LayerDiff(digest string) string { return filepath.Join(s.layerDir(digest), "diff") }
+func (s *Store) dbDir() string                { return filepath.Join(s.root, "imagedb") }
+func (s *Store) reposPath() string            { return filepath.Join(s.dbDir(), "repositories.json") }
+func (s *Store) contentPath(id string) string { return filepath.Join(s.dbDir(), "content", hexOf(id)) }
+func (s *Store) metaPath(id string) string {
+	return filepath.Join(s.dbDir(), "metadata", hexOf(id)+".json")
+}
 
 func (s *Store) lock() (func(), error) {
-	if err := os.MkdirAll(s.imagesDir(), 0o700); err != nil {
+	if err := os.MkdirAll(s.dbDir(), 0o700); err != nil {
 		return nil, err
 	}
-	return fsutil.Lock(filepath.Join(s.imagesDir(), ".lock"))
+	return fsutil.Lock(filepath.Join(s.dbDir(), ".lock"))
 }
 
-var (
-	repoRe = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
-	tagRe  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-)
-
-// ParseReference splits "name[:tag]" and checks both parts, giving the tag
-// "latest" when none is named, as Docker does.
-func ParseReference(ref string) (repo, tag string, err error) {
-	repo, tag = ref, "latest"
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		repo, tag = ref[:i], ref[i+1:]
+// adding is held (shared) while layers are added that no image names yet, so
+// that garbage collection does not take them away.
+func (s *Store) adding() (func(), error) {
+	if err := os.MkdirAll(s.dbDir(), 0o700); err != nil {
+		return nil, err
 	}
-	if !repoRe.MatchString(repo) || len(repo) > 255 {
-		return "", "", fmt.Errorf("invalid reference format: repository name %q must be lowercase letters, digits and separators", repo)
-	}
-	if !tagRe.MatchString(tag) {
-		return "", "", fmt.Errorf("invalid reference format: tag %q", tag)
-	}
-	return repo, tag, nil
+	return fsutil.LockShared(filepath.Join(s.dbDir(), ".gc"))
 }
 
-// Import unpacks a rootfs tarball (plain or gzip, as `docker export` writes)
-// as a one-layer image and names it ref.
-func (s *Store) Import(tarPath, ref string) (*Image, error) {
-	repo, tag, err := ParseReference(ref)
+// putImage stores a config (whose layers are already in the store), names it,
+// and returns the image. names are canonical keys (repo:tag or repo@digest).
+func (s *Store) putImage(raw []byte, meta Meta, names ...string) (*Image, error) {
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(raw))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("image config: %w", err)
 	}
-	f, err := os.Open(tarPath)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	digest, size, err := s.addLayer(f)
-	if err != nil {
-		return nil, err
-	}
-	img := &Image{Layers: []string{digest}, Created: time.Now().UTC(), Size: size}
-	if err := s.put(img, repo+":"+tag); err != nil {
-		return nil, err
-	}
-	return img, nil
-}
-
-// addLayer unpacks a tar stream into a new layer and returns its digest. The
-// layer becomes visible only once complete (unpacked beside it, then renamed).
-func (s *Store) addLayer(r io.Reader) (digest string, size int64, err error) {
-	layers := filepath.Join(s.root, "layers")
-	if err := os.MkdirAll(layers, 0o700); err != nil {
-		return "", 0, err
-	}
-	tmp, err := os.MkdirTemp(layers, ".import-")
-	if err != nil {
-		return "", 0, err
-	}
-	defer os.RemoveAll(tmp)
-	diff := filepath.Join(tmp, "diff")
-	if err := os.Mkdir(diff, 0o755); err != nil {
-		return "", 0, err
-	}
-	h := sha256.New()
-	tarStream, err := maybeDecompress(r)
-	if err != nil {
-		return "", 0, err
-	}
-	size, err = extract(io.TeeReader(tarStream, h), diff)
-	if err != nil {
-		return "", 0, err
-	}
-	// Hash the tar stream's padding too, so the digest is the whole stream's.
-	if _, err := io.Copy(h, tarStream); err != nil {
-		return "", 0, err
-	}
-	digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
-	if err := os.Rename(tmp, s.layerDir(digest)); err != nil {
-		if !errors.Is(err, os.ErrExist) && !isNotEmpty(err) {
-			return "", 0, err
+	sum := sha256.Sum256(raw)
+	img := &Image{ID: "sha256:" + hex.EncodeToString(sum[:]), Raw: raw, Config: cfg, Meta: meta}
+	for _, d := range img.Layers() {
+		if !s.HasLayer(d) {
+			return nil, fmt.Errorf("image config names layer %s, which is not in the store", d)
 		}
-		// The same layer is already stored; keep that one.
+		img.Meta.Size += s.layerSize(d)
 	}
-	return digest, size, nil
-}
-
-func isNotEmpty(err error) bool {
-	var le *os.LinkError
-	return errors.As(err, &le) && strings.Contains(le.Err.Error(), "directory not empty")
-}
-
-// put stores img, giving it its content ID, and points name at it.
-func (s *Store) put(img *Image, name string) error {
-	body, err := json.Marshal(struct {
-		Layers []string
-		Config Config
-	}{img.Layers, img.Config})
-	if err != nil {
-		return err
+	if img.Meta.Stored.IsZero() {
+		img.Meta.Stored = time.Now().UTC()
 	}
-	sum := sha256.Sum256(body)
-	img.ID = "sha256:" + hex.EncodeToString(sum[:])
 	unlock, err := s.lock()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
-	if err := fsutil.WriteJSON(s.imagePath(img.ID), img); err != nil {
-		return err
+	if old, err := s.readMeta(img.ID); err == nil {
+		img.Meta.Stored = old.Stored
+		img.Meta.RepoDigests = mergeStrings(old.RepoDigests, img.Meta.RepoDigests)
+		if img.Meta.Parent == "" {
+			img.Meta.Parent = old.Parent
+		}
+	}
+	if err := fsutil.WriteFile(s.contentPath(img.ID), raw, 0o600); err != nil {
+		return nil, err
+	}
+	if err := fsutil.WriteJSON(s.metaPath(img.ID), img.Meta); err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return img, nil
 	}
 	repos, err := s.readRepos()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	repos[name] = img.ID
-	return fsutil.WriteJSON(s.reposPath(), repos)
+	for _, n := range names {
+		repos[n] = img.ID
+	}
+	return img, fsutil.WriteJSON(s.reposPath(), repos)
+}
+
+func mergeStrings(a, b []string) []string {
+	out := append([]string{}, a...)
+	for _, s := range b {
+		found := false
+		for _, t := range out {
+			found = found || s == t
+		}
+		if !found {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (s *Store) readRepos() (map[string]string, error) {
@@ -203,27 +185,51 @@ func (s *Store) readRepos() (map[string]string, error) {
 	return repos, err
 }
 
+func (s *Store) readMeta(id string) (Meta, error) {
+	var m Meta
+	err := fsutil.ReadJSON(s.metaPath(id), &m)
+	return m, err
+}
+
 func (s *Store) load(id string) (*Image, error) {
-	img := &Image{}
-	if err := fsutil.ReadJSON(s.imagePath(id), img); err != nil {
+	raw, err := os.ReadFile(s.contentPath(id))
+	if err != nil {
 		return nil, err
+	}
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", shortHex(id), err)
+	}
+	meta, _ := s.readMeta(id)
+	return &Image{ID: "sha256:" + hexOf(id), Raw: raw, Config: cfg, Meta: meta}, nil
+}
+
+// Get finds an image by name (busybox, busybox:1.36, repo@sha256:...), full
+// ID or unique ID prefix.
+func (s *Store) Get(ref string) (*Image, error) {
+	img, err := s.find(ref)
+	if err != nil {
+		return nil, err
+	}
+	if img == nil {
+		return nil, errdefs.NotFoundf("Unable to find image '%s' locally", ref)
 	}
 	return img, nil
 }
 
-// Get finds an image by name[:tag], full ID or unique ID prefix.
-func (s *Store) Get(ref string) (*Image, error) {
+// find is Get that answers nil, nil for an image that is not there.
+func (s *Store) find(ref string) (*Image, error) {
 	repos, err := s.readRepos()
 	if err != nil {
 		return nil, err
 	}
-	if repo, tag, err := ParseReference(ref); err == nil {
-		if id, ok := repos[repo+":"+tag]; ok {
+	if r, err := ParseReference(ref); err == nil {
+		if id, ok := repos[r.String()]; ok {
 			return s.load(id)
 		}
 	}
 	prefix := strings.TrimPrefix(ref, "sha256:")
-	if len(prefix) >= 4 && isHex(prefix) {
+	if (len(prefix) >= 4 || prefix != ref) && isHex(prefix) {
 		ids, err := s.ids()
 		if err != nil {
 			return nil, err
@@ -234,15 +240,18 @@ func (s *Store) Get(ref string) (*Image, error) {
 				match = append(match, id)
 			}
 		}
+		if len(match) > 1 {
+			return nil, fmt.Errorf("image ID prefix %q matches %d images", ref, len(match))
+		}
 		if len(match) == 1 {
-			return s.load("sha256:" + match[0])
+			return s.load(match[0])
 		}
 	}
-	return nil, errdefs.NotFoundf("Unable to find image '%s' locally", ref)
+	return nil, nil
 }
 
 func (s *Store) ids() ([]string, error) {
-	entries, err := os.ReadDir(s.imagesDir())
+	entries, err := os.ReadDir(filepath.Join(s.dbDir(), "content"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -251,15 +260,15 @@ func (s *Store) ids() ([]string, error) {
 	}
 	var ids []string
 	for _, e := range entries {
-		if n := e.Name(); strings.HasSuffix(n, ".json") && n != "repositories.json" && !strings.HasPrefix(n, ".") {
-			ids = append(ids, strings.TrimSuffix(n, ".json"))
+		if n := e.Name(); len(n) == 64 && isHex(n) {
+			ids = append(ids, n)
 		}
 	}
 	return ids, nil
 }
 
-// List returns every name in the store with its image, sorted by name; images
-// without a name are listed as <none>.
+// List returns every tagged name with its image, then the images without a
+// name (<none>), sorted by name; withDigests adds the repo@digest names.
 func (s *Store) List() ([]Summary, error) {
 	repos, err := s.readRepos()
 	if err != nil {
@@ -267,14 +276,32 @@ func (s *Store) List() ([]Summary, error) {
 	}
 	named := map[string]bool{}
 	var out []Summary
-	for name, id := range repos {
-		img, err := s.load(id)
-		if err != nil {
+	cache := map[string]*Image{}
+	get := func(id string) *Image {
+		if img, ok := cache[id]; ok {
+			return img
+		}
+		img, _ := s.load(id)
+		cache[id] = img
+		return img
+	}
+	for key, id := range repos {
+		img := get(id)
+		if img == nil {
 			continue // a dangling name: the image went away
 		}
-		i := strings.LastIndex(name, ":")
-		out = append(out, Summary{Repository: name[:i], Tag: name[i+1:], Image: img})
 		named[hexOf(id)] = true
+		repo, tag := splitName(key)
+		if strings.HasPrefix(tag, "sha256:") {
+			continue // repo@digest names show in the DIGEST column
+		}
+		sum := Summary{Repository: Familiar(repo), Tag: tag, Image: img}
+		for _, d := range img.Meta.RepoDigests {
+			if r, dg := splitName(d); r == repo {
+				sum.Digest = dg
+			}
+		}
+		out = append(out, sum)
 	}
 	ids, err := s.ids()
 	if err != nil {
@@ -282,12 +309,12 @@ func (s *Store) List() ([]Summary, error) {
 	}
 	for _, id := range ids {
 		if !named[id] {
-			if img, err := s.load("sha256:" + id); err == nil {
+			if img := get(id); img != nil {
 				out = append(out, Summary{Repository: "<none>", Tag: "<none>", Image: img})
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
+	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Repository != out[j].Repository {
 			return out[i].Repository < out[j].Repository
 		}
@@ -296,63 +323,46 @@ func (s *Store) List() ([]Summary, error) {
 	return out, nil
 }
 
-// Remove untags ref; the image itself, and layers no other image uses, go
-// when no name points at it any more. inUse reports whether a container
-// still runs from an image ID; such an image keeps its files.
-func (s *Store) Remove(ref string, inUse func(id string) bool) (*Image, error) {
-	img, err := s.Get(ref)
-	if err != nil {
-		return nil, err
-	}
-	unlock, err := s.lock()
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
+// Names returns the familiar tags (repo:tag) that point at an image.
+func (s *Store) Names(id string) ([]string, error) {
 	repos, err := s.readRepos()
 	if err != nil {
 		return nil, err
 	}
-	if repo, tag, err := ParseReference(ref); err == nil && repos[repo+":"+tag] == img.ID {
-		delete(repos, repo+":"+tag)
-	} else {
-		for name, id := range repos {
-			if id == img.ID {
-				delete(repos, name)
-			}
+	var out []string
+	for key, v := range repos {
+		if v == id && !strings.Contains(key, "@") {
+			out = append(out, Familiar(key))
 		}
 	}
-	stillNamed := false
-	for _, id := range repos {
-		stillNamed = stillNamed || id == img.ID
+	sort.Strings(out)
+	return out, nil
+}
+
+// Tag points target (a canonical name) at the image src names.
+func (s *Store) Tag(src, target string) error {
+	img, err := s.Get(src)
+	if err != nil {
+		return err
 	}
-	if !stillNamed && inUse != nil && inUse(img.ID) {
-		return nil, fmt.Errorf("conflict: unable to remove %s (image %s is used by a container)", ref, img.ShortID())
+	r, err := ParseReference(target)
+	if err != nil {
+		return err
 	}
-	if err := fsutil.WriteJSON(s.reposPath(), repos); err != nil {
-		return nil, err
+	if r.Digest != "" {
+		return fmt.Errorf("refusing to create a tag with a digest reference: %s", target)
 	}
-	if stillNamed {
-		return img, nil
+	unlock, err := s.lock()
+	if err != nil {
+		return err
 	}
-	if err := os.Remove(s.imagePath(img.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+	defer unlock()
+	repos, err := s.readRepos()
+	if err != nil {
+		return err
 	}
-	used := map[string]bool{}
-	ids, _ := s.ids()
-	for _, id := range ids {
-		if other, err := s.load("sha256:" + id); err == nil {
-			for _, l := range other.Layers {
-				used[l] = true
-			}
-		}
-	}
-	for _, l := range img.Layers {
-		if !used[l] {
-			os.RemoveAll(s.layerDir(l))
-		}
-	}
-	return img, nil
+	repos[r.String()] = img.ID
+	return fsutil.WriteJSON(s.reposPath(), repos)
 }
 
 func hexOf(id string) string { return strings.TrimPrefix(id, "sha256:") }
@@ -371,5 +381,10 @@ func isHex(s string) bool {
 			return false
 		}
 	}
-	return true
+	return s != ""
 }
+
+// jsonText is a compact encoding for configs built here.
+func jsonText(v any) ([]byte, error) { return json.Marshal(v) }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -12,22 +12,31 @@ import (
 
 func TestParseReference(t *testing.T) {
 	for _, tc := range []struct {
-		in, repo, tag string
-		ok            bool
+		in, canonical, familiar string
+		ok                      bool
 	}{
-		{"busybox", "busybox", "latest", true},
-		{"busybox:1.35", "busybox", "1.35", true},
-		{"my/app:v1", "my/app", "v1", true},
-		{"a.b-c__d", "a.b-c__d", "latest", true},
+		{"busybox", "docker.io/library/busybox:latest", "busybox:latest", true},
+		{"busybox:1.35", "docker.io/library/busybox:1.35", "busybox:1.35", true},
+		{"docker.io/library/busybox", "docker.io/library/busybox:latest", "busybox:latest", true},
+		{"index.docker.io/library/busybox", "docker.io/library/busybox:latest", "busybox:latest", true},
+		{"my/app:v1", "docker.io/my/app:v1", "my/app:v1", true},
+		{"localhost:5000/team/app:1", "localhost:5000/team/app:1", "localhost:5000/team/app:1", true},
+		{"localhost:5000/app@sha256:" + strings.Repeat("a", 64), "localhost:5000/app@sha256:" + strings.Repeat("a", 64), "localhost:5000/app@sha256:" + strings.Repeat("a", 64), true},
+		{"a.b-c__d", "docker.io/library/a.b-c__d:latest", "a.b-c__d:latest", true},
 		{"Busybox", "", "", false},
 		{"busybox:", "", "", false},
 		{"bad name", "", "", false},
 		{"x:y:z", "", "", false},
 		{"-x", "", "", false},
+		{"", "", "", false},
 	} {
-		repo, tag, err := ParseReference(tc.in)
-		if (err == nil) != tc.ok || repo != tc.repo || tag != tc.tag {
-			t.Errorf("ParseReference(%q) = %q, %q, %v", tc.in, repo, tag, err)
+		r, err := ParseReference(tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("ParseReference(%q): %v", tc.in, err)
+			continue
+		}
+		if tc.ok && (r.String() != tc.canonical || r.Familiar() != tc.familiar) {
+			t.Errorf("ParseReference(%q) = %q, %q", tc.in, r.String(), r.Familiar())
 		}
 	}
 }
@@ -115,14 +124,21 @@ func TestImportGetRemove(t *testing.T) {
 	tarPath := filepath.Join(t.TempDir(), "rootfs.tar")
 	buf := mkTar(t, []entry{{tar.Header{Name: "etc/hostname", Typeflag: tar.TypeReg, Mode: 0o644}, "x\n"}})
 	os.WriteFile(tarPath, buf.Bytes(), 0o644)
-	img, err := s.Import(tarPath, "test:v1")
+	img, err := s.Import(tarPath, "test:v1", []string{"CMD [\"sh\"]", "ENV A=1"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Import(tarPath, "other"); err != nil { // the same layer, shared
+	if c := img.Config.Config; len(c.Cmd) != 1 || c.Cmd[0] != "sh" || c.Env[0] != "A=1" {
+		t.Errorf("changes not applied: %+v", c)
+	}
+	other, err := s.Import(tarPath, "other", nil, "")
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ref := range []string{"test:v1", img.ID, img.ShortID(), strings.TrimPrefix(img.ID, "sha256:")[:6]} {
+	if other.Layers()[0] != img.Layers()[0] {
+		t.Fatal("the same tarball gave two layers")
+	}
+	for _, ref := range []string{"test:v1", "docker.io/library/test:v1", img.ID, img.ShortID(), strings.TrimPrefix(img.ID, "sha256:")[:6]} {
 		got, err := s.Get(ref)
 		if err != nil || got.ID != img.ID {
 			t.Errorf("Get(%q) = %v, %v", ref, got, err)
@@ -135,19 +151,23 @@ func TestImportGetRemove(t *testing.T) {
 	if len(list) != 2 {
 		t.Fatalf("List: %v", list)
 	}
-	if _, err := s.Remove("test:v1", func(string) bool { return false }); err != nil {
+	if _, err := s.Remove("test:v1", false, func(string) string { return "" }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(s.LayerDiff(img.Layers[0])); err != nil {
+	layer := other.Layers()[0]
+	if _, err := os.Stat(s.LayerDiff(layer)); err != nil {
 		t.Fatal("a layer still named by another image was removed")
 	}
-	if _, err := s.Remove("other", func(string) bool { return true }); err == nil {
+	if _, err := s.Remove("other", false, func(string) string { return "abc" }); err == nil {
 		t.Fatal("removed an image a container uses")
 	}
-	if _, err := s.Remove("other", nil); err != nil {
+	if _, err := s.Remove("other", false, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(s.LayerDiff(img.Layers[0])); err == nil {
+	if _, err := os.Stat(s.layerDir(layer)); err == nil {
 		t.Fatal("an unused layer was kept")
+	}
+	if links, _ := os.ReadDir(s.linksDir()); len(links) != 0 {
+		t.Fatalf("short links left: %v", links)
 	}
 }

@@ -120,3 +120,23 @@ func ReadJSON(path string, v any) error {
 	}
 	return nil
 }
+
+// LockShared takes a shared flock on path: many holders at once, none while
+// an exclusive Lock is held.
+func LockShared(path string) (unlock func(), err error) {
+	f, err := openLockFile(path)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_SH)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
