@@ -10,7 +10,7 @@ GOFILES  := $(shell find . -name '*.go' -not -path './.cache/*') $(wildcard nsen
 # Debian packages: what mydocker needs at run time, and what the tests and
 # benchmarks use (runc and crun run beside mydocker in `make bench`).
 RUN_PKGS  := iptables busybox-static
-TEST_PKGS := gcc curl runc crun iproute2 util-linux
+TEST_PKGS := gcc curl runc crun iproute2 util-linux docker-registry docker.io skopeo
 # What `make test-cgroupv2` boots: Debian's kernel under QEMU.
 VM_PKGS   := qemu-system-x86 linux-image-amd64 cpio xz-utils kmod
 

@@ -136,6 +136,7 @@ func imageCommand() *cli.Command {
 func commitCommand() *cli.Command {
 	return &cli.Command{
 		Name: "commit", Usage: "make a new image of a container's changes", ArgsUsage: "CONTAINER [REPOSITORY[:TAG]]",
+		DisableSliceFlagSeparator: true, // CMD ["a", "b"] is one change
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "change", Aliases: []string{"c"}, Usage: "apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL, STOPSIGNAL)"},
 			&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "commit message"},
@@ -256,6 +257,7 @@ func exportCommand() *cli.Command {
 func importCommand() *cli.Command {
 	return &cli.Command{
 		Name: "import", Usage: "make an image of a rootfs tarball (plain, gzip or zstd; - for stdin)", ArgsUsage: "FILE|- [REPOSITORY[:TAG]]",
+		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "change", Aliases: []string{"c"}, Usage: "apply a Dockerfile instruction"},
 			&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "commit message"},

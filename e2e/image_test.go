@@ -186,6 +186,7 @@ func TestConcurrentPullsAndKilledPull(t *testing.T) {
 	proxy := newStallingProxy(t, reg.host)
 	k := t.TempDir()
 	cmd := exec.Command(bin, "--root", k, "pull", proxy.host+"/big:1")
+	cmd.Env = mydockerEnv()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -231,6 +231,7 @@ func TestMonitorKilled(t *testing.T) {
 // The foreground `mydocker run` is killed: likewise.
 func TestForegroundRunKilled(t *testing.T) {
 	cmd := exec.Command(bin, "--root", root, "run", "--name", "fg", "busybox", "sleep", "1000")
+	cmd.Env = mydockerEnv()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

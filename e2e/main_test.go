@@ -43,11 +43,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	root = filepath.Join(tmp, "root")
-	// Registries are the test's own, on loopback: a pull that would leave
-	// the machine meets a proxy that is not there (Go never proxies
-	// loopback), and logins go to a config of the suite's own.
-	os.Setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-	os.Setenv("HTTP_PROXY", "http://127.0.0.1:9")
+	// Logins go to a Docker config of the suite's own.
 	os.Setenv("DOCKER_CONFIG", filepath.Join(tmp, "docker-config"))
 	if err := setup(tmp); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)
@@ -95,6 +91,14 @@ func setup(tmp string) error {
 	return nil
 }
 
+// mydockerEnv is the environment mydocker runs in under test. Registries
+// are the test's own, on loopback: a pull that would leave the machine meets
+// a proxy that is not there (Go never proxies loopback), so no test can
+// reach an outside registry, even by mistake.
+func mydockerEnv() []string {
+	return append(os.Environ(), "HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9")
+}
+
 // result is what one mydocker command did.
 type result struct {
 	stdout, stderr string
@@ -116,6 +120,7 @@ func mydockerIn(stdin string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"--root", root}, args...)...)
+	cmd.Env = mydockerEnv()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if stdin != "" {

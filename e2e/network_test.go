@@ -319,6 +319,7 @@ func checkReleased(t *testing.T, id, addr string, port int) {
 // A killed `mydocker run` leaves nothing the next command does not reclaim.
 func TestKilledRunLeavesNoNetwork(t *testing.T) {
 	cmd := exec.Command(bin, "--root", root, "run", "--name", "killed", "-p", "8085:80", "busybox", "httpd", "-f", "-p", "80")
+	cmd.Env = mydockerEnv()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,7 @@ func TestExitCodes(t *testing.T) {
 // A container killed by signal N exits 128+N, here SIGKILL from the host.
 func TestExitCodeOfSignal(t *testing.T) {
 	cmd := exec.Command(bin, "--root", root, "run", "--rm", "--name", "sig", "busybox", "sleep", "100")
+	cmd.Env = mydockerEnv()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

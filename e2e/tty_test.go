@@ -32,6 +32,7 @@ func startPty(t *testing.T, rows, cols uint16, args ...string) *ptySession {
 	pty.Setsize(ptmx, &pty.Winsize{Rows: rows, Cols: cols})
 	s := &ptySession{t: t, ptmx: ptmx, tty: tty}
 	s.cmd = exec.Command(bin, append([]string{"--root", root}, args...)...)
+	s.cmd.Env = mydockerEnv()
 	s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = tty, tty, tty
 	// The pty is mydocker's controlling terminal, as at a real terminal: a
 	// resize sends it SIGWINCH.
