@@ -24,6 +24,9 @@ type initConfig struct {
 	// RootfsMount is mounted on Spec.Root.Path first (the overlay of image
 	// layers); nil when the root filesystem is ready as it is.
 	RootfsMount *specs.Mount `json:"rootfsMount,omitempty"`
+	// RootfsMountDir, when set, is the directory RootfsMount's relative
+	// layer paths start from.
+	RootfsMountDir string `json:"rootfsMountDir,omitempty"`
 }
 
 // Init is the container's first process: `mydocker init`, started by the

@@ -21,6 +21,11 @@ func setupRootfs(cfg *initConfig) error {
 	}
 	root := spec.Root.Path
 	if cfg.RootfsMount != nil {
+		if cfg.RootfsMountDir != "" {
+			if err := unix.Chdir(cfg.RootfsMountDir); err != nil {
+				return fmt.Errorf("chdir to the layers: %w", err)
+			}
+		}
 		flags, data := parseMountOptions(cfg.RootfsMount.Options)
 		if err := unix.Mount(cfg.RootfsMount.Source, root, cfg.RootfsMount.Type, flags, data); err != nil {
 			return fmt.Errorf("mounting the %s root filesystem: %w", cfg.RootfsMount.Type, err)

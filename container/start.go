@@ -59,7 +59,7 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 	if err := rt.prepareVolumes(c); err != nil {
 		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
-	rootfsMount, err := c.Rootfs.mount()
+	rootfsMount, rootfsMountDir, err := c.Rootfs.mount()
 	if err != nil {
 		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
@@ -120,7 +120,7 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
 
-	if err := l.handshake(initConfig{Spec: c.Spec, RootfsMount: rootfsMount}); err != nil {
+	if err := l.handshake(initConfig{Spec: c.Spec, RootfsMount: rootfsMount, RootfsMountDir: rootfsMountDir}); err != nil {
 		return nil, err
 	}
 	if _, err := rt.store.update(c.ID, func(r *Container) error {

@@ -61,20 +61,42 @@ func filesystems() map[string]bool {
 	return haveFS
 }
 
+// maxMountData is what the kernel copies of mount options: one page, less
+// room for upperdir, workdir and the rest.
+const maxMountData = 4096 - 512
+
 // mount describes the union mount init makes: overlay, or aufs on kernels
-// that lack overlay.
-func (r Rootfs) mount() (*specs.Mount, error) {
+// that lack overlay. When the layers' paths do not fit in the page of mount
+// options (a deep image), they are given relative to the directory of their
+// short links, which init makes its working directory to mount (as Docker's
+// overlay2 does); dir says which.
+func (r Rootfs) mount() (m *specs.Mount, dir string, err error) {
 	fs := filesystems()
 	switch {
 	case fs["overlay"] || len(fs) == 0:
+		lower := strings.Join(r.Lower, ":")
+		if len(lower) > maxMountData && len(r.Lower) > 0 {
+			dir = filepath.Dir(r.Lower[0])
+			rel := make([]string, len(r.Lower))
+			for i, l := range r.Lower {
+				if filepath.Dir(l) != dir {
+					return nil, "", fmt.Errorf("the image has too many layers (%d) for one overlay mount", len(r.Lower))
+				}
+				rel[i] = filepath.Base(l)
+			}
+			lower = strings.Join(rel, ":")
+			if len(lower) > maxMountData {
+				return nil, "", fmt.Errorf("the image has too many layers (%d) for one overlay mount", len(r.Lower))
+			}
+		}
 		return &specs.Mount{Type: "overlay", Source: "overlay", Options: []string{
-			"lowerdir=" + strings.Join(r.Lower, ":"), "upperdir=" + r.Upper, "workdir=" + r.Work}}, nil
+			"lowerdir=" + lower, "upperdir=" + r.Upper, "workdir=" + r.Work}}, dir, nil
 	case fs["aufs"]:
 		branches := "br=" + r.Upper + "=rw"
 		for _, l := range r.Lower {
 			branches += ":" + l + "=ro+wh"
 		}
-		return &specs.Mount{Type: "aufs", Source: "none", Options: []string{branches, "dio", "xino=/dev/shm/aufs.xino"}}, nil
+		return &specs.Mount{Type: "aufs", Source: "none", Options: []string{branches, "dio", "xino=/dev/shm/aufs.xino"}}, "", nil
 	}
-	return nil, fmt.Errorf("the kernel has neither overlay nor aufs (modprobe overlay?)")
+	return nil, "", fmt.Errorf("the kernel has neither overlay nor aufs (modprobe overlay?)")
 }

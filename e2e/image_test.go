@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -242,5 +243,54 @@ func TestLoginPullLogout(t *testing.T) {
 	}
 	if res := withRoot(t.TempDir(), "pull", ref); res.code != 1 {
 		t.Fatalf("pull after logout: %s", res)
+	}
+}
+
+func TestPullBadInput(t *testing.T) {
+	reg := startRegistry(t, "", "")
+	big := make([]byte, 4<<20)
+	rand.Read(big)
+	reg.push(t, "big:1", appendLayers(t, baseImage(t), tarLayer(t, [][2]string{{"big", string(big)}}, compression.GZip)))
+	// A registry that fails, one that corrupts blobs, a full disk: one line
+	// each, and the store as it was.
+	full := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=3m", "mdtest-full", full).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", full).Run() })
+	for _, tc := range []struct{ root, ref, want string }{
+		{t.TempDir(), failingRegistry(t, 500) + "/x:1", "500"},
+		{t.TempDir(), failingRegistry(t, 401) + "/x:1", "pull access denied"},
+		{t.TempDir(), corruptingProxy(t, reg.host) + "/big:1", "layer"},
+		{full, reg.host + "/big:1", "no space left on device"},
+	} {
+		r := withRoot(tc.root, "pull", tc.ref)
+		if r.code != 1 || !strings.Contains(r.stderr, tc.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("pull %s: want one line with %q, got %s", tc.ref, tc.want, r)
+		}
+		if n, tmp := layerDirs(t, tc.root); n != 0 || tmp != 0 {
+			t.Errorf("pull %s left %d layers, %d temporary dirs", tc.ref, n, tmp)
+		}
+		if out := withRoot(tc.root, "images", "-q"); out.stdout != "" {
+			t.Errorf("pull %s stored an image", tc.ref)
+		}
+	}
+}
+
+// An image deeper than overlay's page of options takes with full paths
+// still runs (Docker's short layer links, and relative ones past that).
+func TestDeepImage(t *testing.T) {
+	reg := startRegistry(t, "", "")
+	img := baseImage(t)
+	var layers []v1.Layer
+	for i := 0; i < 120; i++ {
+		layers = append(layers, tarLayer(t, [][2]string{{"deep/", ""}, {"deep/" + strconv.Itoa(i), strconv.Itoa(i)}}, compression.GZip))
+	}
+	reg.push(t, "deep:1", appendLayers(t, img, layers...))
+	ref := reg.host + "/deep:1"
+	t.Cleanup(func() { mydocker("rmi", ref) })
+	out := must(t, "run", "--rm", "--net", "none", ref, "sh", "-c", "ls /deep | wc -l; cat /deep/0 /deep/119")
+	if out != "120\n0119" {
+		t.Fatalf("deep image: %q", out)
 	}
 }

@@ -241,3 +241,53 @@ func (r *registry) pushAuth(t *testing.T, ref string, img v1.Image, user, passwo
 	t.Helper()
 	return r.push(t, ref, img, remote.WithAuth(&authn.Basic{Username: user, Password: password}))
 }
+
+// corruptingProxy passes a registry through, but flips one byte of every
+// blob of more than 64 KiB: what a bad disk or network would do.
+func corruptingProxy(t *testing.T, target string) string {
+	t.Helper()
+	u, _ := url.Parse("http://" + target)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.Contains(req.URL.Path, "/blobs/") && req.Method == http.MethodGet {
+			w = &flipWriter{ResponseWriter: w, at: 40000}
+		}
+		rp.ServeHTTP(w, req)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String()
+}
+
+type flipWriter struct {
+	http.ResponseWriter
+	at, seen int
+}
+
+func (f *flipWriter) Write(b []byte) (int, error) {
+	if f.at >= f.seen && f.at < f.seen+len(b) {
+		b = append([]byte{}, b...)
+		b[f.at-f.seen] ^= 0xff
+	}
+	f.seen += len(b)
+	return f.ResponseWriter.Write(b)
+}
+
+// failingRegistry answers every request with one HTTP status.
+func failingRegistry(t *testing.T, status int) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.WriteHeader(status)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String()
+}

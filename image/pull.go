@@ -144,7 +144,9 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 	s.SweepTmp()
 	prog := newProgress(out, o.Terminal, len(layers))
 	if err := s.fetchLayers(layers, cfg.RootFS.DiffIDs, prog); err != nil {
-		return nil, fmt.Errorf("pulling %s: %w", r.Familiar(), err)
+		done()
+		s.collectAfterFailure()
+		return nil, fmt.Errorf("pulling %s: %s", r.Familiar(), oneLine(err))
 	}
 	digestName := r.Repo + "@" + desc.Digest.String()
 	names := []string{digestName}
@@ -166,6 +168,9 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 }
 
 func familiarRepo(repo string) string { return Familiar(repo) }
+
+// oneLine joins the lines of an error (errors.Join gives one per layer).
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
 func platformMatches(got, want v1.Platform) bool {
 	return got.OS == want.OS && got.Architecture == want.Architecture

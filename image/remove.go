@@ -197,3 +197,15 @@ func (s *Store) collectLayers() {
 		}
 	}
 }
+
+// collectAfterFailure takes away the layers a failed pull or load completed
+// but no image names, once no one else is adding layers (they may be
+// counting on them); the caller has released its own adding lock.
+func (s *Store) collectAfterFailure() {
+	unlock, err := s.lock()
+	if err != nil {
+		return
+	}
+	defer unlock()
+	s.collectLayers()
+}

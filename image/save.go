@@ -224,7 +224,15 @@ func (s *Store) Load(p string) ([]Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer done()
+	out, err := s.loadLayersAndImages(f, manifest, parsed, configs, layerAt)
+	done()
+	if err != nil && len(out) == 0 {
+		s.collectAfterFailure()
+	}
+	return out, err
+}
+
+func (s *Store) loadLayersAndImages(f *os.File, manifest []saveManifest, parsed []*v1.ConfigFile, configs map[string][]byte, layerAt map[string]string) ([]Loaded, error) {
 	s.SweepTmp()
 	got := map[string]bool{}
 	if err := eachEntry(f, func(name string, hdr *tar.Header, r io.Reader) error {
