@@ -18,3 +18,8 @@ fi
 echo
 echo "## Go benchmarks"
 go test -run '^$' -bench . -benchtime 2000x ./network/ | grep -E '^Benchmark'
+echo
+echo "## image pull from a registry on loopback: mydocker vs skopeo vs crane"
+[ -x bin/tools/crane ] || GOBIN="$PWD/bin/tools" go install github.com/google/go-containerregistry/cmd/crane@v0.22.1
+go build -o bin/benchpull ./hack/benchpull
+bin/benchpull -mydocker "$bin" -crane bin/tools/crane -n "${BENCH_PULL_ROUNDS:-5}"

@@ -4,9 +4,9 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/gzip"
 	"io"
 	"os"
 	"path/filepath"
@@ -52,6 +52,7 @@ const (
 // content written.
 func extract(r io.Reader, dir string) (int64, error) {
 	tr := tar.NewReader(r)
+	copyBuf := make([]byte, 1<<20) // fewer, larger writes for big files
 	var size int64
 	type dirTimes struct {
 		path  string
@@ -120,7 +121,7 @@ func extract(r io.Reader, dir string) (int64, error) {
 			if err != nil {
 				return 0, err
 			}
-			n, err := io.Copy(f, tr)
+			n, err := io.CopyBuffer(f, tr, copyBuf)
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
