@@ -9,7 +9,7 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFILES  := $(shell find . -name '*.go' -not -path './.cache/*') $(wildcard nsenter/*.c) go.mod go.sum
 # Debian packages: what mydocker needs at run time, and what the tests and
 # benchmarks use (runc and crun run beside mydocker in `make bench`).
-RUN_PKGS  := iptables busybox-static
+RUN_PKGS  := iptables busybox-static libseccomp-dev pkg-config
 TEST_PKGS := gcc curl runc crun iproute2 util-linux docker-registry docker.io skopeo
 # What `make test-cgroupv2` boots: Debian's kernel under QEMU.
 VM_PKGS   := qemu-system-x86 linux-image-amd64 cpio xz-utils kmod
@@ -59,10 +59,13 @@ E2E_ENV := MYDOCKER_BIN=$(abspath $(BIN)) MYDOCKER_BUSYBOX_TAR=$(abspath busybox
 bin/tools/udpecho: e2e/testdata/udpecho/main.go
 	CGO_ENABLED=0 go build -o $@ ./e2e/testdata/udpecho
 
+bin/tools/sysprobe: e2e/testdata/sysprobe/main.go
+	CGO_ENABLED=0 go build -o $@ ./e2e/testdata/sysprobe
+
 # test runs every test, as root, on the real kernel: unit tests, then the
 # end-to-end suite against the built binary, which ends with a leak check;
 # then the cgroup tests again on a cgroup v2 kernel.
-test: deps lint build busybox.tar bin/tools/udpecho
+test: deps lint build busybox.tar bin/tools/udpecho bin/tools/sysprobe
 	$(E2E_ENV) go test -p 1 -count=1 ./...
 	$(MAKE) --no-print-directory test-cgroupv2
 
@@ -71,7 +74,7 @@ test: deps lint build busybox.tar bin/tools/udpecho
 # The test binaries are built here: compiling under emulation is slow.
 TEST_LINES := ^(---|PASS|FAIL|ok|e2e)|_test.go:
 V2_TESTS := Cgroup|RunEcho|ExitCodes|TestExec$$|TestStop$$|MonitorKilled
-test-cgroupv2: deps-vm build busybox.tar bin/tools/udpecho
+test-cgroupv2: deps-vm build busybox.tar bin/tools/udpecho bin/tools/sysprobe
 	go test -c -o bin/cgroups.test ./cgroups
 	go test -c -o bin/e2e.test ./e2e
 	hack/cgroupv2-vm.sh $(CURDIR) bash -c 'set -eo pipefail; [ -e /sys/fs/cgroup/cgroup.controllers ]; \

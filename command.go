@@ -130,7 +130,7 @@ func commands() []*cli.Command {
 				}
 				args := cmd.Args().Slice()
 				return runtimeFor(cmd).Exec(args[0], &container.ExecOptions{
-					Args: args[1:], Env: cmd.StringSlice("env"), Workdir: cmd.String("workdir"), User: cmd.String("user"),
+					Args: args[1:], Env: cmd.StringSlice("env"), Workdir: cmd.String("workdir"), User: cmd.String("user"), Privileged: cmd.Bool("privileged"),
 					Interactive: cmd.Bool("interactive"), TTY: cmd.Bool("tty")})
 			},
 		},
@@ -191,6 +191,9 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "publish-all", Aliases: []string{"P"}, Usage: "publish every port the image exposes on a free host port"},
 			&cli.StringFlag{Name: "entrypoint", Usage: "override the image's ENTRYPOINT (\"\" clears it)"},
 			&cli.StringFlag{Name: "pull", Value: "missing", Usage: "pull the image: missing, always or never"},
+			&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability (NET_ADMIN, CAP_NET_ADMIN, ALL)"},
+			&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a capability (or ALL)"},
+			&cli.StringSliceFlag{Name: "security-opt", Usage: "seccomp=unconfined|PROFILE.json, no-new-privileges[:true|false]"},
 			&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit (e.g. 100m, 1g)"},
 			&cli.StringFlag{Name: "memory-swap", Usage: "memory plus swap limit; -1 for unlimited swap"},
 			&cli.StringFlag{Name: "cpus", Usage: "number of CPUs (e.g. 0.5)"},
@@ -215,6 +218,8 @@ func runCommand() *cli.Command {
 			return runtimeFor(cmd).Run(ctx, &container.RunOptions{
 				Image: args[0], Args: args[1:], Entrypoint: entrypoint, User: cmd.String("user"),
 				PublishAll: cmd.Bool("publish-all"), Pull: cmd.String("pull"),
+				Security: container.SecurityOptions{CapAdd: cmd.StringSlice("cap-add"), CapDrop: cmd.StringSlice("cap-drop"),
+					Privileged: cmd.Bool("privileged"), SecurityOpt: cmd.StringSlice("security-opt")},
 				Name: cmd.String("name"), Hostname: cmd.String("hostname"), Workdir: cmd.String("workdir"),
 				Env: cmd.StringSlice("env"), Volumes: cmd.StringSlice("volume"),
 				Interactive: cmd.Bool("interactive"), TTY: cmd.Bool("tty"), Detach: cmd.Bool("detach"), AutoRemove: cmd.Bool("rm"),
@@ -238,6 +243,7 @@ func processFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set environment variables (KEY=VALUE, or KEY to pass the host's value)"},
 		&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `USER[:GROUP]` (names or numbers, looked up in the container)"},
+		&cli.BoolFlag{Name: "privileged", Usage: "every capability the host has; for run also no seccomp, no masked paths, every device"},
 	}
 }
 

@@ -22,8 +22,15 @@ type ExecOptions struct {
 	Env         []string
 	Workdir     string
 	User        string // --user; the container's own user when empty
+	Privileged  bool   // every capability the host has
 	Interactive bool
 	TTY         bool
+}
+
+// execConfig is what execinit receives over its pipe.
+type execConfig struct {
+	Process *specs.Process      `json:"process"`
+	Seccomp *specs.LinuxSeccomp `json:"seccomp,omitempty"`
 }
 
 // nsenterSyncFd is where the nsenter constructor waits for its go-ahead
@@ -54,6 +61,9 @@ func (rt *Runtime) Exec(ref string, o *ExecOptions) error {
 	proc.ConsoleSize = nil
 	if o.User != "" {
 		proc.User = specs.User{Username: o.User}
+	}
+	if o.Privileged {
+		proc.Capabilities, _ = buildCaps(nil, nil, true)
 	}
 	if o.Workdir != "" {
 		if !filepath.IsAbs(o.Workdir) {
@@ -101,7 +111,7 @@ func (rt *Runtime) Exec(ref string, o *ExecOptions) error {
 		l.p.kill()
 		return errdefs.WithCode(fmt.Errorf("exec: %w", err), errdefs.CodeRuntime)
 	}
-	if err := l.handshake(proc); err != nil {
+	if err := l.handshake(execConfig{Process: &proc, Seccomp: c.Spec.Linux.Seccomp}); err != nil {
 		l.p.kill()
 		return err
 	}
@@ -117,11 +127,11 @@ func (rt *Runtime) Exec(ref string, o *ExecOptions) error {
 func ExecInit() error {
 	unix.CloseOnExec(initConfigFd)
 	unix.CloseOnExec(initSyncFd)
-	var p specs.Process
+	var cfg execConfig
 	f := os.NewFile(initConfigFd, "exec-config")
-	if err := json.NewDecoder(f).Decode(&p); err != nil {
-		return reportFailure(fmt.Errorf("reading the process config: %w", err))
+	if err := json.NewDecoder(f).Decode(&cfg); err != nil || cfg.Process == nil {
+		return reportFailure(fmt.Errorf("reading the process config: %v", err))
 	}
 	f.Close()
-	return reportFailure(execProcess(&p, true))
+	return reportFailure(execProcess(cfg.Process, cfg.Seccomp, true))
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -72,13 +73,16 @@ func runInit() error {
 			return err
 		}
 	}
-	return execProcess(spec.Process, true)
+	return execProcess(spec.Process, spec.Linux.Seccomp, true)
 }
 
 // execProcess finishes what init and exec share: terminal, working directory,
 // environment, then exec. newSession makes the process a session leader,
 // which a controlling terminal needs.
-func execProcess(p *specs.Process, newSession bool) error {
+func execProcess(p *specs.Process, filter *specs.LinuxSeccomp, newSession bool) error {
+	// Credentials and the seccomp filter are per thread until exec: stay on
+	// this one.
+	runtime.LockOSThread()
 	if newSession {
 		if _, err := unix.Setsid(); err != nil {
 			return fmt.Errorf("setsid: %w", err)
@@ -95,8 +99,37 @@ func execProcess(p *specs.Process, newSession bool) error {
 	if err := os.MkdirAll(p.Cwd, 0o755); err != nil {
 		return fmt.Errorf("creating the working directory %s: %w", p.Cwd, err)
 	}
+	// runc's order: bounding set, user (keeping capabilities across the
+	// switch), capabilities, no_new_privs; the seccomp filter last, unless
+	// no_new_privs is off: loading it then needs CAP_SYS_ADMIN, so it goes
+	// before the capabilities are dropped (the profile allows what follows).
+	if filter != nil && !p.NoNewPrivileges {
+		if err := loadSeccomp(filter); err != nil {
+			return err
+		}
+	}
+	if p.Capabilities != nil {
+		if err := dropBounding(p.Capabilities); err != nil {
+			return err
+		}
+		if p.User.UID != 0 {
+			if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+				return fmt.Errorf("keepcaps: %w", err)
+			}
+		}
+	}
 	if err := switchUser(p.User); err != nil {
 		return err
+	}
+	if p.Capabilities != nil {
+		if err := setCaps(p.Capabilities); err != nil {
+			return err
+		}
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("no_new_privs: %w", err)
+		}
 	}
 	if err := unix.Chdir(p.Cwd); err != nil {
 		return fmt.Errorf("chdir to %s: %w", p.Cwd, err)
@@ -104,6 +137,11 @@ func execProcess(p *specs.Process, newSession bool) error {
 	path, err := lookPath(p.Args[0], envValue(p.Env, "PATH"))
 	if err != nil {
 		return err
+	}
+	if filter != nil && p.NoNewPrivileges {
+		if err := loadSeccomp(filter); err != nil {
+			return err
+		}
 	}
 	err = unix.Exec(path, p.Args, p.Env)
 	return execError(p.Args[0], err)

@@ -45,6 +45,16 @@ func setupRootfs(cfg *initConfig) error {
 	if err := pivotRoot(root); err != nil {
 		return err
 	}
+	for _, path := range spec.Linux.ReadonlyPaths {
+		if err := readonlyPath(path); err != nil {
+			return err
+		}
+	}
+	for _, path := range spec.Linux.MaskedPaths {
+		if err := maskPath(path); err != nil {
+			return err
+		}
+	}
 	if spec.Root.Readonly {
 		if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
 			return fmt.Errorf("making the root filesystem read-only: %w", err)
@@ -284,4 +294,45 @@ func pivotRoot(root string) error {
 		return fmt.Errorf("detaching the old root: %w", err)
 	}
 	return unix.Chdir("/")
+}
+
+// readonlyPath makes path (inside the container) a read-only bind mount of
+// itself: /proc/sys and the like, which would change the host.
+func readonlyPath(path string) error {
+	if err := unix.Mount(path, path, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("read-only %s: %w", path, err)
+	}
+	var st unix.Statfs_t
+	flags := uintptr(0)
+	if unix.Statfs(path, &st) == nil {
+		flags = uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	}
+	if err := unix.Mount(path, path, "", flags|unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("read-only %s: %w", path, err)
+	}
+	return nil
+}
+
+// maskPath hides path: an empty read-only tmpfs over a directory, /dev/null
+// over a file.
+func maskPath(path string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mask %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		err = unix.Mount("tmpfs", path, "tmpfs", unix.MS_RDONLY, "size=0k")
+	} else {
+		err = unix.Mount("/dev/null", path, "", unix.MS_BIND, "")
+	}
+	if err != nil {
+		return fmt.Errorf("mask %s: %w", path, err)
+	}
+	return nil
 }

@@ -33,7 +33,18 @@ type RunOptions struct {
 	Entrypoint *string
 	User       string
 	// Pull is when to pull the image: missing (default), always, never.
-	Pull string
+	Pull     string
+	Security SecurityOptions
+}
+
+// SecurityOptions are the flags that widen or narrow what a container may
+// do; the zero value is Docker's default confinement.
+type SecurityOptions struct {
+	CapAdd, CapDrop []string
+	Privileged      bool
+	// SecurityOpt are --security-opt values: seccomp=unconfined,
+	// seccomp=PROFILE.json, no-new-privileges[:true|false].
+	SecurityOpt []string
 }
 
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -106,8 +117,67 @@ func buildSpec(o *RunOptions, img *image.Image, id string) (*specs.Spec, error) 
 	if o.Network == "host" {
 		spec.Linux.Namespaces = spec.Linux.Namespaces[:4]
 	}
+	if err := o.Security.apply(spec); err != nil {
+		return nil, err
+	}
 	return spec, nil
 }
+
+// apply confines spec as Docker confines a container: its default
+// capabilities, masked and read-only /proc and /sys paths, no_new_privs on
+// request, and the seccomp profile.
+func (s SecurityOptions) apply(spec *specs.Spec) error {
+	caps, err := buildCaps(s.CapAdd, s.CapDrop, s.Privileged)
+	if err != nil {
+		return err
+	}
+	spec.Process.Capabilities = caps
+	for _, opt := range s.SecurityOpt {
+		key, val, hasVal := strings.Cut(opt, "=")
+		if !hasVal {
+			key, val, hasVal = strings.Cut(opt, ":")
+		}
+		switch key {
+		case "no-new-privileges":
+			on := true
+			if hasVal {
+				switch val {
+				case "true":
+				case "false":
+					on = false
+				default:
+					return fmt.Errorf("invalid --security-opt %q: no-new-privileges takes true or false", opt)
+				}
+			}
+			spec.Process.NoNewPrivileges = on
+		case "seccomp":
+			if !hasVal || val == "" {
+				return fmt.Errorf("invalid --security-opt %q: seccomp=unconfined or seccomp=PROFILE.json", opt)
+			}
+			if spec.Annotations == nil {
+				spec.Annotations = map[string]string{}
+			}
+			spec.Annotations[seccompAnnotation] = val
+		default:
+			return fmt.Errorf("invalid --security-opt %q: want seccomp=..., no-new-privileges", opt)
+		}
+	}
+	if !s.Privileged {
+		spec.Linux.MaskedPaths = append([]string{}, defaultMaskedPaths...)
+		spec.Linux.ReadonlyPaths = append([]string{}, defaultReadonlyPaths...)
+	}
+	return setSeccomp(spec, s.Privileged)
+}
+
+// The paths runc's default spec and Docker hide or make read-only.
+var (
+	defaultMaskedPaths = []string{
+		"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+		"/sys/devices/virtual/powercap",
+	}
+	defaultReadonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+)
 
 // buildEnv merges the image's environment with -e values: "KEY=V" sets,
 // "KEY" alone takes the host's value (or nothing if the host has none).

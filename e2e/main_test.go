@@ -83,10 +83,12 @@ func setup(tmp string) error {
 		return nil
 	}
 	toolsDir = filepath.Join(tmp, "tools")
-	build := exec.Command("go", "build", "-o", filepath.Join(toolsDir, "udpecho"), "./testdata/udpecho")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("building udpecho: %v\n%s", err, out)
+	for _, tool := range []string{"udpecho", "sysprobe"} {
+		build := exec.Command("go", "build", "-o", filepath.Join(toolsDir, tool), "./testdata/"+tool)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("building %s: %v\n%s", tool, err, out)
+		}
 	}
 	return nil
 }

@@ -82,7 +82,8 @@ func TestIsolation(t *testing.T) {
 	})
 	t.Run("hostname", func(t *testing.T) {
 		host, _ := os.Hostname()
-		r := expect(t, 0, "run", "--rm", "busybox", "sh", "-c", "hostname; hostname changed-inside; hostname")
+		// Changing it needs CAP_SYS_ADMIN, which a default container lacks.
+		r := expect(t, 0, "run", "--rm", "--cap-add", "SYS_ADMIN", "busybox", "sh", "-c", "hostname; hostname changed-inside; hostname")
 		lines := strings.Fields(r.stdout)
 		if len(lines) != 2 || lines[0] == host || len(lines[0]) != 12 || lines[1] != "changed-inside" {
 			t.Fatalf("got %q (host %q)", r.stdout, host)
@@ -101,6 +102,9 @@ func TestIsolation(t *testing.T) {
 		fstype := map[string]string{}
 		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 			f := strings.Fields(line)
+			if strings.Count(f[4], "/") > 1 && (strings.HasPrefix(f[4], "/proc/") || strings.HasPrefix(f[4], "/sys/")) {
+				continue // masked and read-only paths: TestDefaultConfinement
+			}
 			points = append(points, f[4])
 			for i, x := range f {
 				if x == "-" {

@@ -1,0 +1,183 @@
+package container
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	libseccomp "github.com/seccomp/libseccomp-golang"
+
+	"github.com/moby/profiles/seccomp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Seccomp: Docker's default profile, as moby/profiles ships it, resolved for
+// the container's capabilities into the spec's linux.seccomp, and compiled to
+// BPF by libseccomp (cgo, Debian's libseccomp-dev) in init: the same
+// compiler runc and crun use, which handles every argument condition of the
+// profile and every architecture.
+
+// seccompAnnotation records what --security-opt seccomp= asked for.
+const seccompAnnotation = "org.mydocker.seccomp"
+
+// setSeccomp fills spec.Linux.Seccomp: Docker's default profile, a profile
+// file in Docker's JSON format, or none (unconfined, or privileged).
+func setSeccomp(spec *specs.Spec, privileged bool) error {
+	choice := spec.Annotations[seccompAnnotation]
+	var err error
+	switch {
+	case choice == "unconfined" || (privileged && choice == ""):
+		spec.Linux.Seccomp = nil
+	case choice == "":
+		spec.Linux.Seccomp, err = seccomp.GetDefaultProfile(spec)
+	default:
+		data, rerr := os.ReadFile(choice)
+		if rerr != nil {
+			return fmt.Errorf("seccomp profile: %w", rerr)
+		}
+		spec.Linux.Seccomp, err = seccomp.LoadProfile(string(data), spec)
+		if err != nil {
+			return fmt.Errorf("seccomp profile %s: %s", choice, strings.Join(strings.Fields(err.Error()), " "))
+		}
+	}
+	return err
+}
+
+// loadSeccomp compiles a profile and loads it into this thread, which must
+// stay locked to it until exec.
+func loadSeccomp(cfg *specs.LinuxSeccomp) error {
+	defAction, err := seccompAction(cfg.DefaultAction, cfg.DefaultErrnoRet)
+	if err != nil {
+		return err
+	}
+	filter, err := libseccomp.NewFilter(defAction)
+	if err != nil {
+		return fmt.Errorf("seccomp: %w", err)
+	}
+	defer filter.Release()
+	// no_new_privs is the spec's to set, not the filter's.
+	if err := filter.SetNoNewPrivsBit(false); err != nil {
+		return fmt.Errorf("seccomp: %w", err)
+	}
+	for _, a := range cfg.Architectures {
+		arch, err := libseccomp.GetArchFromString(strings.ToLower(strings.TrimPrefix(string(a), "SCMP_ARCH_")))
+		if err != nil {
+			continue // an architecture this libseccomp does not know
+		}
+		if err := filter.AddArch(arch); err != nil {
+			return fmt.Errorf("seccomp: adding %s: %w", a, err)
+		}
+	}
+	for _, sc := range cfg.Syscalls {
+		action, err := seccompAction(sc.Action, sc.ErrnoRet)
+		if err != nil {
+			return err
+		}
+		if action == defAction {
+			continue
+		}
+		conds, err := seccompConditions(sc.Args)
+		if err != nil {
+			return err
+		}
+		for _, name := range sc.Names {
+			call, err := libseccomp.GetSyscallFromName(name)
+			if err != nil {
+				continue // not a syscall on this architecture
+			}
+			if err := addRule(filter, call, action, conds); err != nil {
+				return fmt.Errorf("seccomp: rule for %s: %w", name, err)
+			}
+		}
+	}
+	if err := filter.Load(); err != nil {
+		return fmt.Errorf("loading the seccomp filter: %w", err)
+	}
+	return nil
+}
+
+// addRule adds a rule; conditions on the same argument (libseccomp wants
+// each argument once per rule) become one rule each, as runc does.
+func addRule(f *libseccomp.ScmpFilter, call libseccomp.ScmpSyscall, action libseccomp.ScmpAction, conds []libseccomp.ScmpCondition) error {
+	if len(conds) == 0 {
+		return f.AddRule(call, action)
+	}
+	seen := map[uint]bool{}
+	repeated := false
+	for _, c := range conds {
+		repeated = repeated || seen[c.Argument]
+		seen[c.Argument] = true
+	}
+	if !repeated {
+		return f.AddRuleConditional(call, action, conds)
+	}
+	for _, c := range conds {
+		if err := f.AddRuleConditional(call, action, []libseccomp.ScmpCondition{c}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func seccompAction(a specs.LinuxSeccompAction, errno *uint) (libseccomp.ScmpAction, error) {
+	switch a {
+	case specs.ActKill, specs.ActKillThread:
+		return libseccomp.ActKillThread, nil
+	case specs.ActKillProcess:
+		return libseccomp.ActKillProcess, nil
+	case specs.ActTrap:
+		return libseccomp.ActTrap, nil
+	case specs.ActErrno:
+		code := int16(1) // EPERM
+		if errno != nil {
+			code = int16(*errno)
+		}
+		return libseccomp.ActErrno.SetReturnCode(code), nil
+	case specs.ActTrace:
+		code := int16(1)
+		if errno != nil {
+			code = int16(*errno)
+		}
+		return libseccomp.ActTrace.SetReturnCode(code), nil
+	case specs.ActAllow:
+		return libseccomp.ActAllow, nil
+	case specs.ActLog:
+		return libseccomp.ActLog, nil
+	}
+	return libseccomp.ActInvalid, fmt.Errorf("seccomp: unsupported action %q", a)
+}
+
+func seccompConditions(args []specs.LinuxSeccompArg) ([]libseccomp.ScmpCondition, error) {
+	var out []libseccomp.ScmpCondition
+	for _, a := range args {
+		var op libseccomp.ScmpCompareOp
+		switch a.Op {
+		case specs.OpNotEqual:
+			op = libseccomp.CompareNotEqual
+		case specs.OpLessThan:
+			op = libseccomp.CompareLess
+		case specs.OpLessEqual:
+			op = libseccomp.CompareLessOrEqual
+		case specs.OpEqualTo:
+			op = libseccomp.CompareEqual
+		case specs.OpGreaterEqual:
+			op = libseccomp.CompareGreaterEqual
+		case specs.OpGreaterThan:
+			op = libseccomp.CompareGreater
+		case specs.OpMaskedEqual:
+			op = libseccomp.CompareMaskedEqual
+		default:
+			return nil, fmt.Errorf("seccomp: unsupported operator %q", a.Op)
+		}
+		values := []uint64{a.Value}
+		if op == libseccomp.CompareMaskedEqual {
+			values = []uint64{a.Value, a.ValueTwo}
+		}
+		c, err := libseccomp.MakeCondition(a.Index, op, values...)
+		if err != nil {
+			return nil, fmt.Errorf("seccomp: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
