@@ -193,6 +193,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "pull", Value: "missing", Usage: "pull the image: missing, always or never"},
 			&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability (NET_ADMIN, CAP_NET_ADMIN, ALL)"},
 			&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a capability (or ALL)"},
+			&cli.StringSliceFlag{Name: "device", Usage: "add a host device: HOST[:CONTAINER][:rwm]"},
 			&cli.StringSliceFlag{Name: "security-opt", Usage: "seccomp=unconfined|PROFILE.json, no-new-privileges[:true|false]"},
 			&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit (e.g. 100m, 1g)"},
 			&cli.StringFlag{Name: "memory-swap", Usage: "memory plus swap limit; -1 for unlimited swap"},
@@ -217,7 +218,7 @@ func runCommand() *cli.Command {
 			}
 			return runtimeFor(cmd).Run(ctx, &container.RunOptions{
 				Image: args[0], Args: args[1:], Entrypoint: entrypoint, User: cmd.String("user"),
-				PublishAll: cmd.Bool("publish-all"), Pull: cmd.String("pull"),
+				PublishAll: cmd.Bool("publish-all"), Pull: cmd.String("pull"), Devices: cmd.StringSlice("device"),
 				Security: container.SecurityOptions{CapAdd: cmd.StringSlice("cap-add"), CapDrop: cmd.StringSlice("cap-drop"),
 					Privileged: cmd.Bool("privileged"), SecurityOpt: cmd.StringSlice("security-opt")},
 				Name: cmd.String("name"), Hostname: cmd.String("hostname"), Workdir: cmd.String("workdir"),

@@ -1,6 +1,8 @@
 package cgroups
 
 import (
+	"encoding/binary"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,5 +92,27 @@ func TestLimitRefused(t *testing.T) {
 	more, _ := filepath.Glob(filepath.Join(Root, Parent, id))
 	if len(matches)+len(more) > 0 {
 		t.Fatalf("a refused Create left %v %v", matches, more)
+	}
+}
+
+func TestDeviceFilterAssembles(t *testing.T) {
+	i := func(n int64) *int64 { return &n }
+	for _, rules := range [][]specs.LinuxDeviceCgroup{
+		{{Allow: true, Access: "rwm"}},
+		{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Access: "m"}, {Allow: true, Type: "c", Major: i(1), Minor: i(3), Access: "rwm"}, {Allow: true, Type: "b", Major: i(7), Minor: i(0), Access: "r"}},
+	} {
+		insns, err := deviceFilter(rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := insns.Marshal(io.Discard, binary.LittleEndian); err != nil {
+			t.Fatalf("%v: %v", rules, err)
+		}
+	}
+	if _, err := deviceFilter([]specs.LinuxDeviceCgroup{{Allow: false, Type: "c", Major: i(1), Access: "r"}}); err == nil {
+		t.Fatal("a partial deny was accepted")
+	}
+	if got := DeviceRule(specs.LinuxDeviceCgroup{Type: "c", Major: i(136), Access: "rwm"}); got != "c 136:* rwm" {
+		t.Fatalf("DeviceRule: %q", got)
 	}
 }

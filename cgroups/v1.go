@@ -14,7 +14,7 @@ import (
 )
 
 // subsystems mydocker puts every container in, each with what it sets.
-var v1Subsystems = []subsystem{memory{}, cpu{}, cpuacct{}, cpuset{}, pids{}}
+var v1Subsystems = []subsystem{memory{}, cpu{}, cpuacct{}, cpuset{}, pids{}, devices{}}
 
 // subsystem is one v1 controller: memory.go, cpu.go, cpuset.go and pids.go.
 type subsystem interface {
@@ -158,6 +158,8 @@ func needs(s subsystem, r *specs.LinuxResources) bool {
 		return r.CPU != nil && (r.CPU.Cpus != "" || r.CPU.Mems != "")
 	case "pids":
 		return r.Pids != nil
+	case "devices":
+		return len(r.Devices) > 0
 	}
 	return false
 }

@@ -81,6 +81,11 @@ func (m *v2) enable(dir string) error {
 }
 
 func (m *v2) set(r *specs.LinuxResources) error {
+	if len(r.Devices) > 0 {
+		if err := attachDeviceFilter(m.path, r.Devices); err != nil {
+			return err
+		}
+	}
 	if mem := r.Memory; mem != nil {
 		if mem.Limit != nil {
 			if err := limit(m.path, "memory.max", strconv.FormatInt(*mem.Limit, 10), "memory"); err != nil {

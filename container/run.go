@@ -104,6 +104,33 @@ func (rt *Runtime) create(o *RunOptions, img *image.Image) (*Container, *os.File
 	if spec.Linux.Resources, err = o.Resources.toSpec(); err != nil {
 		return nil, nil, err
 	}
+	var added []deviceRequest
+	for _, d := range o.Devices {
+		req, err := parseDevice(d)
+		if err != nil {
+			return nil, nil, err
+		}
+		added = append(added, req)
+	}
+	defaults := spec.Linux.Devices
+	for _, r := range added {
+		spec.Linux.Devices = append(spec.Linux.Devices, r.dev)
+	}
+	if o.Security.Privileged {
+		have := map[string]bool{}
+		for _, d := range spec.Linux.Devices {
+			have[d.Path] = true
+		}
+		for _, d := range hostDevices() {
+			if !have[d.Path] {
+				spec.Linux.Devices = append(spec.Linux.Devices, d)
+			}
+		}
+	}
+	if spec.Linux.Resources == nil {
+		spec.Linux.Resources = &specs.LinuxResources{}
+	}
+	spec.Linux.Resources.Devices = deviceRules(o.Security.Privileged, defaults, added)
 	spec.Linux.CgroupsPath = cgroups.Parent + "/" + id
 	var lower []string
 	layers := img.Layers()

@@ -35,6 +35,8 @@ type RunOptions struct {
 	// Pull is when to pull the image: missing (default), always, never.
 	Pull     string
 	Security SecurityOptions
+	// Devices are --device HOST[:CONTAINER][:rwm] values.
+	Devices []string
 }
 
 // SecurityOptions are the flags that widen or narrow what a container may

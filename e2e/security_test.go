@@ -2,9 +2,13 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 const dockerCaps = "00000000a80425fb"
@@ -121,4 +125,50 @@ func TestSecurityOpt(t *testing.T) {
 	}
 	os.WriteFile(profile, []byte(`{"defaultAction":`), 0o644)
 	oneLineError(t, expect(t, 125, "run", "--rm", "--security-opt", "seccomp="+profile, "busybox", "true"))
+}
+
+// loopDevice attaches a small file of the test's own to a loop device: a
+// real block device to prove the device policy on, and nothing of the
+// host's.
+func loopDevice(t *testing.T) (path string, major, minor int) {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "disk.img")
+	os.WriteFile(img, make([]byte, 1<<20), 0o600)
+	out, err := exec.Command("losetup", "-f", "--show", img).CombinedOutput()
+	if err != nil {
+		t.Fatalf("losetup: %v %s", err, out)
+	}
+	path = strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", path).Run() })
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return path, int(unix.Major(st.Rdev)), int(unix.Minor(st.Rdev))
+}
+
+func TestDevicePolicy(t *testing.T) {
+	dev, major, minor := loopDevice(t)
+	nums := strconv.Itoa(major) + " " + strconv.Itoa(minor)
+	// Only the default nodes in /dev.
+	if out := must(t, "run", "--rm", "--net", "none", "busybox", "sh", "-c", "ls /dev | tr '\\n' ' '"); out != "fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero " {
+		t.Fatalf("/dev holds: %q", out)
+	}
+	// mknod of the real numbers works, as in Docker; opening it does not.
+	r := mydocker("run", "--rm", "--net", "none", "busybox", "sh", "-c", "mknod /dev/probe b "+nums+" && dd if=/dev/probe of=/dev/null bs=512 count=1")
+	if r.code == 0 || !strings.Contains(r.stderr, "Operation not permitted") {
+		t.Fatalf("a default container opened a block device: %s", r)
+	}
+	// --device gives it, with the access asked for.
+	r = mydocker("run", "--rm", "--net", "none", "--device", dev+":/dev/xvdc:r", "busybox", "sh", "-c",
+		"dd if=/dev/xvdc of=/dev/null bs=512 count=1 2>/dev/null && echo read-ok; dd if=/dev/zero of=/dev/xvdc bs=512 count=1 2>&1")
+	if !strings.Contains(r.stdout, "read-ok") || !strings.Contains(r.stdout, "Operation not permitted") {
+		t.Fatalf("--device :r: %s", r)
+	}
+	oneLineError(t, expect(t, 125, "run", "--rm", "--device", "/etc/passwd", "busybox", "true"))
+	oneLineError(t, expect(t, 125, "run", "--rm", "--device", dev+":/dev/x:rwz", "busybox", "true"))
+	// --privileged: every device.
+	if r := mydocker("run", "--rm", "--net", "none", "--privileged", "busybox", "sh", "-c", "mknod /dev/probe b "+nums+" && dd if=/dev/probe of=/dev/null bs=512 count=1"); r.code != 0 {
+		t.Fatalf("--privileged: %s", r)
+	}
 }
