@@ -103,6 +103,9 @@ func execProcess(p *specs.Process, filter *specs.LinuxSeccomp, newSession bool) 
 	// switch), capabilities, no_new_privs; the seccomp filter last, unless
 	// no_new_privs is off: loading it then needs CAP_SYS_ADMIN, so it goes
 	// before the capabilities are dropped (the profile allows what follows).
+	if err := setRlimits(p); err != nil {
+		return err
+	}
 	if filter != nil && !p.NoNewPrivileges {
 		if err := loadSeccomp(filter); err != nil {
 			return err

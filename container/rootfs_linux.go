@@ -45,6 +45,9 @@ func setupRootfs(cfg *initConfig) error {
 	if err := pivotRoot(root); err != nil {
 		return err
 	}
+	if err := writeSysctls(spec.Linux.Sysctl); err != nil {
+		return err
+	}
 	for _, path := range spec.Linux.ReadonlyPaths {
 		if err := readonlyPath(path); err != nil {
 			return err

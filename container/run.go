@@ -137,6 +137,9 @@ func (rt *Runtime) create(o *RunOptions, img *image.Image) (*Container, *os.File
 	for i := len(layers) - 1; i >= 0; i-- {
 		lower = append(lower, rt.Images.LayerDiff(layers[i]))
 	}
+	if spec.Process.User.AdditionalGids, err = groupIDs(o.Confine.GroupAdd, lower); err != nil {
+		return nil, nil, err
+	}
 	c := &Container{
 		ID:      id,
 		Name:    o.Name,

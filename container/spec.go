@@ -37,6 +37,7 @@ type RunOptions struct {
 	Security SecurityOptions
 	// Devices are --device HOST[:CONTAINER][:rwm] values.
 	Devices []string
+	Confine ConfineOptions
 }
 
 // SecurityOptions are the flags that widen or narrow what a container may
@@ -120,6 +121,9 @@ func buildSpec(o *RunOptions, img *image.Image, id string) (*specs.Spec, error) 
 		spec.Linux.Namespaces = spec.Linux.Namespaces[:4]
 	}
 	if err := o.Security.apply(spec); err != nil {
+		return nil, err
+	}
+	if err := o.Confine.apply(spec, o.Network == "host"); err != nil {
 		return nil, err
 	}
 	return spec, nil

@@ -172,3 +172,25 @@ func TestDevicePolicy(t *testing.T) {
 		t.Fatalf("--privileged: %s", r)
 	}
 }
+
+func TestConfineFlags(t *testing.T) {
+	hostShm, _ := os.ReadFile("/proc/sys/kernel/shmmax")
+	r := mydocker("run", "--rm", "--net", "none", "--read-only", "--tmpfs", "/scratch", "--shm-size", "1m",
+		"--ulimit", "nofile=100:200", "--sysctl", "kernel.shmmax=123456", "--sysctl", "net.ipv4.ip_forward=1",
+		"--group-add", "42", "--group-add", "tty", "-v", t.TempDir()+":/vol", "busybox", "sh", "-c",
+		"touch /x 2>&1; touch /scratch/y /vol/z && echo writable-ok; df -k /dev/shm | tail -1; ulimit -n; ulimit -Hn; cat /proc/sys/kernel/shmmax /proc/sys/net/ipv4/ip_forward; id")
+	for _, want := range []string{"Read-only file system", "writable-ok", " 1024 ", "\n100\n200\n123456\n1\n", "groups=5(tty),42"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("missing %q in %s", want, r)
+		}
+	}
+	if now, _ := os.ReadFile("/proc/sys/kernel/shmmax"); string(now) != string(hostShm) {
+		t.Fatal("a container's sysctl changed the host's")
+	}
+	for _, bad := range [][]string{
+		{"--sysctl", "kernel.hostname=x"}, {"--net", "host", "--sysctl", "net.ipv4.ip_forward=1"}, {"--sysctl", "vm.swappiness"},
+		{"--ulimit", "nofile=200:100"}, {"--ulimit", "bogus=1"}, {"--tmpfs", "relative"}, {"--shm-size", "lots"}, {"--group-add", "nosuchgroup"},
+	} {
+		oneLineError(t, expect(t, 125, append(append([]string{"run", "--rm"}, bad...), "busybox", "true")...))
+	}
+}
