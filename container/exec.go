@@ -29,8 +29,8 @@ type ExecOptions struct {
 
 // execConfig is what execinit receives over its pipe.
 type execConfig struct {
-	Process *specs.Process      `json:"process"`
-	Seccomp *specs.LinuxSeccomp `json:"seccomp,omitempty"`
+	Process    *specs.Process `json:"process"`
+	SeccompBPF []byte         `json:"seccompBPF,omitempty"`
 }
 
 // nsenterSyncFd is where the nsenter constructor waits for its go-ahead
@@ -111,7 +111,12 @@ func (rt *Runtime) Exec(ref string, o *ExecOptions) error {
 		l.p.kill()
 		return errdefs.WithCode(fmt.Errorf("exec: %w", err), errdefs.CodeRuntime)
 	}
-	if err := l.handshake(execConfig{Process: &proc, Seccomp: c.Spec.Linux.Seccomp}); err != nil {
+	bpf, err := rt.seccompProgram(c.Spec.Linux.Seccomp)
+	if err != nil {
+		l.p.kill()
+		return errdefs.WithCode(fmt.Errorf("exec: %w", err), errdefs.CodeRuntime)
+	}
+	if err := l.handshake(execConfig{Process: &proc, SeccompBPF: bpf}); err != nil {
 		l.p.kill()
 		return err
 	}
@@ -133,5 +138,5 @@ func ExecInit() error {
 		return reportFailure(fmt.Errorf("reading the process config: %v", err))
 	}
 	f.Close()
-	return reportFailure(execProcess(cfg.Process, cfg.Seccomp, true))
+	return reportFailure(execProcess(cfg.Process, cfg.SeccompBPF, true))
 }

@@ -28,6 +28,8 @@ type initConfig struct {
 	// RootfsMountDir, when set, is the directory RootfsMount's relative
 	// layer paths start from.
 	RootfsMountDir string `json:"rootfsMountDir,omitempty"`
+	// SeccompBPF is spec.Linux.Seccomp compiled (see seccomp.go).
+	SeccompBPF []byte `json:"seccompBPF,omitempty"`
 }
 
 // Init is the container's first process: `mydocker init`, started by the
@@ -73,13 +75,13 @@ func runInit() error {
 			return err
 		}
 	}
-	return execProcess(spec.Process, spec.Linux.Seccomp, true)
+	return execProcess(spec.Process, cfg.SeccompBPF, true)
 }
 
 // execProcess finishes what init and exec share: terminal, working directory,
 // environment, then exec. newSession makes the process a session leader,
 // which a controlling terminal needs.
-func execProcess(p *specs.Process, filter *specs.LinuxSeccomp, newSession bool) error {
+func execProcess(p *specs.Process, filter []byte, newSession bool) error {
 	// Credentials and the seccomp filter are per thread until exec: stay on
 	// this one.
 	runtime.LockOSThread()

@@ -1,14 +1,24 @@
 package container
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	goruntime "runtime"
 	"strings"
+	"unsafe"
 
 	libseccomp "github.com/seccomp/libseccomp-golang"
 
 	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/mydocker/mydocker/internal/fsutil"
 )
 
 // Seccomp: Docker's default profile, as moby/profiles ships it, resolved for
@@ -43,21 +53,89 @@ func setSeccomp(spec *specs.Spec, privileged bool) error {
 	return err
 }
 
-// loadSeccomp compiles a profile and loads it into this thread, which must
-// stay locked to it until exec.
-func loadSeccomp(cfg *specs.LinuxSeccomp) error {
+// seccompProgram is the compiled BPF of a profile, from a cache under the
+// state tree keyed by the profile's own bytes: libseccomp takes some 10 ms to
+// compile Docker's profile, which a run should not pay each time.
+func (rt *Runtime) seccompProgram(cfg *specs.LinuxSeccomp) ([]byte, error) {
+	if cfg == nil {
+		return nil, nil
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	major, minor, micro := libseccomp.GetLibraryVersion()
+	h := sha256.New()
+	fmt.Fprintf(h, "%s libseccomp %d.%d.%d\n", goruntime.GOARCH, major, minor, micro)
+	h.Write(data)
+	path := filepath.Join(rt.LibDir, "seccomp", hex.EncodeToString(h.Sum(nil))+".bpf")
+	if bpf, err := os.ReadFile(path); err == nil && len(bpf) > 0 && len(bpf)%8 == 0 {
+		return bpf, nil
+	}
+	bpf, err := compileSeccomp(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := fsutil.WriteFile(path, bpf, 0o600); err != nil {
+		return nil, err
+	}
+	return bpf, nil
+}
+
+// loadSeccomp installs a compiled filter on this thread, which must stay
+// locked to it until exec.
+func loadSeccomp(bpf []byte) error {
+	if len(bpf) == 0 || len(bpf)%8 != 0 {
+		return fmt.Errorf("seccomp: a program of %d bytes", len(bpf))
+	}
+	prog := unix.SockFprog{Len: uint16(len(bpf) / 8), Filter: (*unix.SockFilter)(unsafe.Pointer(&bpf[0]))}
+	if _, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&prog))); errno != 0 {
+		return fmt.Errorf("loading the seccomp filter: %w", errno)
+	}
+	return nil
+}
+
+// compileSeccomp compiles a profile to BPF.
+func compileSeccomp(cfg *specs.LinuxSeccomp) ([]byte, error) {
+	filter, err := newSeccompFilter(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer filter.Release()
+	// ExportBPFMem needs libseccomp 2.6; Debian 12 has 2.5: a memfd instead.
+	fd, err := unix.MemfdCreate("seccomp-bpf", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "seccomp-bpf")
+	defer f.Close()
+	if err := filter.ExportBPF(f); err != nil {
+		return nil, fmt.Errorf("seccomp: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(f)
+}
+
+func newSeccompFilter(cfg *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, error) {
 	defAction, err := seccompAction(cfg.DefaultAction, cfg.DefaultErrnoRet)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	filter, err := libseccomp.NewFilter(defAction)
 	if err != nil {
-		return fmt.Errorf("seccomp: %w", err)
+		return nil, fmt.Errorf("seccomp: %w", err)
 	}
-	defer filter.Release()
+	ok := false
+	defer func() {
+		if !ok {
+			filter.Release()
+		}
+	}()
 	// no_new_privs is the spec's to set, not the filter's.
 	if err := filter.SetNoNewPrivsBit(false); err != nil {
-		return fmt.Errorf("seccomp: %w", err)
+		return nil, fmt.Errorf("seccomp: %w", err)
 	}
 	for _, a := range cfg.Architectures {
 		arch, err := libseccomp.GetArchFromString(strings.ToLower(strings.TrimPrefix(string(a), "SCMP_ARCH_")))
@@ -65,20 +143,20 @@ func loadSeccomp(cfg *specs.LinuxSeccomp) error {
 			continue // an architecture this libseccomp does not know
 		}
 		if err := filter.AddArch(arch); err != nil {
-			return fmt.Errorf("seccomp: adding %s: %w", a, err)
+			return nil, fmt.Errorf("seccomp: adding %s: %w", a, err)
 		}
 	}
 	for _, sc := range cfg.Syscalls {
 		action, err := seccompAction(sc.Action, sc.ErrnoRet)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if action == defAction {
 			continue
 		}
 		conds, err := seccompConditions(sc.Args)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, name := range sc.Names {
 			call, err := libseccomp.GetSyscallFromName(name)
@@ -86,14 +164,12 @@ func loadSeccomp(cfg *specs.LinuxSeccomp) error {
 				continue // not a syscall on this architecture
 			}
 			if err := addRule(filter, call, action, conds); err != nil {
-				return fmt.Errorf("seccomp: rule for %s: %w", name, err)
+				return nil, fmt.Errorf("seccomp: rule for %s: %w", name, err)
 			}
 		}
 	}
-	if err := filter.Load(); err != nil {
-		return fmt.Errorf("loading the seccomp filter: %w", err)
-	}
-	return nil
+	ok = true
+	return filter, nil
 }
 
 // addRule adds a rule; conditions on the same argument (libseccomp wants

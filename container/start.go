@@ -63,6 +63,10 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 	if err != nil {
 		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
+	bpf, err := rt.seccompProgram(c.Spec.Linux.Seccomp)
+	if err != nil {
+		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
+	}
 
 	var cg cgroups.Manager
 	if c.CgroupPath != "" {
@@ -120,7 +124,7 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
 
-	if err := l.handshake(initConfig{Spec: c.Spec, RootfsMount: rootfsMount, RootfsMountDir: rootfsMountDir}); err != nil {
+	if err := l.handshake(initConfig{Spec: c.Spec, RootfsMount: rootfsMount, RootfsMountDir: rootfsMountDir, SeccompBPF: bpf}); err != nil {
 		return nil, err
 	}
 	if _, err := rt.store.update(c.ID, func(r *Container) error {

@@ -63,7 +63,7 @@ mkdir -p /dev/pts /dev/shm && mount -t devpts -o newinstance,ptmxmode=0666 devpt
 mount -t tmpfs shm /dev/shm; chmod 1777 /tmp # /tmp and /run are on the tmpfs root: the share may live there
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 for c in $(cat /sys/fs/cgroup/cgroup.controllers); do echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control; done
-for m in overlay veth bridge br_netfilter nf_tables nft_compat nft_chain_nat nft_masq xt_MASQUERADE xt_conntrack xt_addrtype xt_comment xt_nat; do modprobe $m 2>/dev/null; done
+for m in overlay loop veth bridge br_netfilter nf_tables nft_compat nft_chain_nat nft_masq xt_MASQUERADE xt_conntrack xt_addrtype xt_comment xt_nat; do modprobe $m 2>/dev/null; done
 ip link set lo up; hostname cgroupv2-vm
 echo "cgroupv2-vm: kernel $(uname -r), controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 cd "$(cat /ctl/share)" && env -i HOME=/root PATH=$PATH TERM=dumb sh /ctl/cmd </dev/null
