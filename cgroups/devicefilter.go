@@ -84,9 +84,15 @@ func deviceFilter(rules []specs.LinuxDeviceCgroup) (asm.Instructions, error) {
 		if r.Minor != nil && *r.Minor >= 0 {
 			block = append(block, asm.JNE.Imm(asm.R5, int32(*r.Minor), next))
 		}
+		unconditional := len(block) == 0
 		block = append(block, asm.Mov.Imm(asm.R0, 1), asm.Return())
 		block[0] = block[0].WithSymbol("rule" + strconv.Itoa(i))
 		insns = append(insns, block...)
+		if unconditional {
+			// Everything is allowed from here: nothing after it could run,
+			// and the verifier refuses unreachable instructions.
+			return insns, nil
+		}
 	}
 	deny := asm.Mov.Imm(asm.R0, 0).WithSymbol("rule" + strconv.Itoa(len(rules)-start))
 	return append(insns, deny, asm.Return()), nil
