@@ -73,7 +73,7 @@ test: deps lint build busybox.tar bin/tools/udpecho bin/tools/sysprobe
 # (hack/cgroupv2-vm.sh) and runs the cgroup tests, unit and end-to-end, there.
 # The test binaries are built here: compiling under emulation is slow.
 TEST_LINES := ^(---|PASS|FAIL|ok|e2e)|_test.go:
-V2_TESTS := Cgroup|RunEcho|ExitCodes|TestExec$$|TestStop$$|MonitorKilled|TestDevicePolicy|TestDefaultConfinement|TestSecurityOpt
+V2_TESTS := Cgroup|RunEcho|ExitCodes|TestExec$$|TestStop$$|MonitorKilled|TestDevicePolicy|TestDefaultConfinement|TestSecurityOpt|TestUsernsRemap
 test-cgroupv2: deps-vm build busybox.tar bin/tools/udpecho bin/tools/sysprobe
 	go test -c -o bin/cgroups.test ./cgroups
 	go test -c -o bin/e2e.test ./e2e

@@ -44,7 +44,7 @@ func (rt *Runtime) Commit(ref string, o CommitOptions, w io.Writer) error {
 	cfg.User = c.Config.User
 	cfg.Hostname = ""
 	img, err := rt.Images.Commit(c.Rootfs.Upper, parent, image.CommitOptions{
-		Ref: o.Ref, Changes: o.Changes, Message: o.Message, Author: o.Author, Config: cfg})
+		Ref: o.Ref, Changes: o.Changes, Message: o.Message, Author: o.Author, Config: cfg, Shift: idShift(c)})
 	if err != nil {
 		return err
 	}
@@ -63,5 +63,14 @@ func (rt *Runtime) Export(ref string, w io.Writer) error {
 		return fmt.Errorf("container %s has no filesystem to export", c.ShortID())
 	}
 	dirs := append([]string{c.Rootfs.Upper}, c.Rootfs.Lower...)
-	return image.FlatTar(dirs, w)
+	return image.FlatTar(dirs, w, idShift(c))
+}
+
+// idShift undoes a remapped container's ownership in what leaves it.
+func idShift(c *Container) image.IDShift {
+	uid, gid := hostRoot(c.Spec)
+	if uid == 0 && gid == 0 {
+		return image.IDShift{}
+	}
+	return image.IDShift{UID: uid, GID: gid, Size: int(c.Spec.Linux.UIDMappings[0].Size)}
 }

@@ -88,6 +88,9 @@ type Rootfs struct {
 	Upper string   `json:"Upper"`
 	Work  string   `json:"Work"`
 	Dir   string   `json:"Dir"` // where it is mounted, in init's mount namespace only
+	// UserXattr: mounted inside a user namespace, where overlay keeps its
+	// marks in user.overlay.* xattrs.
+	UserXattr bool `json:"UserXattr,omitempty"`
 }
 
 // ShortID is the 12-hex form of the ID that listings show.

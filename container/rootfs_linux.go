@@ -219,6 +219,7 @@ func createDevices(root string, spec *specs.Spec) error {
 	}
 	old := unix.Umask(0)
 	defer unix.Umask(old)
+	userns := hasNamespace(spec, specs.UserNamespace)
 	for _, d := range spec.Linux.Devices {
 		dest, err := secureJoin(root, d.Path)
 		if err != nil {
@@ -226,6 +227,17 @@ func createDevices(root string, spec *specs.Spec) error {
 		}
 		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 			return err
+		}
+		if userns {
+			// mknod is not allowed in a user namespace: bind the host's node,
+			// as runc does.
+			if err := makeTarget(dest, false); err != nil {
+				return err
+			}
+			if err := unix.Mount(d.Path, dest, "", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("bind-mounting %s: %w", d.Path, err)
+			}
+			continue
 		}
 		mode := uint32(0o666)
 		if d.FileMode != nil {
@@ -311,7 +323,12 @@ func readonlyPath(path string) error {
 	var st unix.Statfs_t
 	flags := uintptr(0)
 	if unix.Statfs(path, &st) == nil {
-		flags = uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+		// Keep the flags a user namespace locks (statfs's ST_* bits are
+		// mount's MS_* ones, but for relatime).
+		flags = uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_NOATIME | unix.MS_NODIRATIME)
+		if st.Flags&unix.ST_RELATIME != 0 {
+			flags |= unix.MS_RELATIME
+		}
 	}
 	if err := unix.Mount(path, path, "", flags|unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("read-only %s: %w", path, err)

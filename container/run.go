@@ -140,6 +140,22 @@ func (rt *Runtime) create(o *RunOptions, img *image.Image) (*Container, *os.File
 	if spec.Process.User.AdditionalGids, err = groupIDs(o.Confine.GroupAdd, lower); err != nil {
 		return nil, nil, err
 	}
+	remap := false
+	switch o.Userns {
+	case "", "host":
+	case "remap":
+		uid, gid, err := rt.remapRanges()
+		if err != nil {
+			return nil, nil, err
+		}
+		applyUserns(spec, uid, gid)
+		if lower, err = rt.remappedLayers(lower, uid, gid); err != nil {
+			return nil, nil, err
+		}
+		remap = true
+	default:
+		return nil, nil, fmt.Errorf("invalid --userns %q: remap or host", o.Userns)
+	}
 	c := &Container{
 		ID:      id,
 		Name:    o.Name,
@@ -160,9 +176,16 @@ func (rt *Runtime) create(o *RunOptions, img *image.Image) (*Container, *os.File
 	spec.Root.Path = c.Rootfs.Dir
 	spec.Mounts = append(spec.Mounts, rt.etcMounts(id)...)
 	spec.Mounts = append(spec.Mounts, volumes...)
+	c.Rootfs.UserXattr = remap
 	if err := c.Rootfs.create(); err != nil {
 		c.Rootfs.remove()
 		return nil, nil, err
+	}
+	if remap {
+		if err := rt.remapWorkspace(c); err != nil {
+			c.Rootfs.remove()
+			return nil, nil, err
+		}
 	}
 	super, err := rt.store.create(c)
 	if err != nil {

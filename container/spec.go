@@ -38,6 +38,9 @@ type RunOptions struct {
 	// Devices are --device HOST[:CONTAINER][:rwm] values.
 	Devices []string
 	Confine ConfineOptions
+	// Userns is "remap" for a user namespace whose root is an unprivileged
+	// uid on the host; "" or "host" for none.
+	Userns string
 }
 
 // SecurityOptions are the flags that widen or narrow what a container may

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -44,6 +45,7 @@ var nsFlags = map[specs.LinuxNamespaceType]uintptr{
 	specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET,
 	specs.MountNamespace: unix.CLONE_NEWNS, specs.IPCNamespace: unix.CLONE_NEWIPC,
 	specs.UTSNamespace: unix.CLONE_NEWUTS, specs.CgroupNamespace: unix.CLONE_NEWCGROUP,
+	specs.UserNamespace: unix.CLONE_NEWUSER,
 }
 
 // start runs init for c and brings it to the point where the user's command
@@ -67,6 +69,12 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 	if err != nil {
 		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
+	if len(c.Spec.Linux.UIDMappings) > 0 {
+		// The container's root must reach its /etc files to bind them.
+		if err := traversable(filepath.Dir(rt.RunDir), filepath.Dir(rt.etcPath(c.ID, "hosts"))); err != nil {
+			return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
+		}
+	}
 
 	var cg cgroups.Manager
 	if c.CgroupPath != "" {
@@ -87,6 +95,19 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		// that is killed, the container is too, and the next command
 		// reclaims what it held.
 		Pdeathsig: unix.SIGKILL,
+	}
+	// A user namespace is mapped before init runs (Go writes the maps).
+	for _, m := range c.Spec.Linux.UIDMappings {
+		cmd.SysProcAttr.UidMappings = append(cmd.SysProcAttr.UidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+	}
+	for _, m := range c.Spec.Linux.GIDMappings {
+		cmd.SysProcAttr.GidMappings = append(cmd.SysProcAttr.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+	}
+	if len(c.Spec.Linux.UIDMappings) > 0 {
+		// Become the namespace's root before exec: host root is not mapped
+		// in it, and an unmapped uid would exec without capabilities.
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	l, err := launch(cmd, c.Config.Tty, c.Config.OpenStdin)
 	if err != nil {

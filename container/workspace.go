@@ -89,8 +89,11 @@ func (r Rootfs) mount() (m *specs.Mount, dir string, err error) {
 				return nil, "", fmt.Errorf("the image has too many layers (%d) for one overlay mount", len(r.Lower))
 			}
 		}
-		return &specs.Mount{Type: "overlay", Source: "overlay", Options: []string{
-			"lowerdir=" + lower, "upperdir=" + r.Upper, "workdir=" + r.Work}}, dir, nil
+		opts := []string{"lowerdir=" + lower, "upperdir=" + r.Upper, "workdir=" + r.Work}
+		if r.UserXattr {
+			opts = append(opts, "userxattr")
+		}
+		return &specs.Mount{Type: "overlay", Source: "overlay", Options: opts}, dir, nil
 	case fs["aufs"]:
 		branches := "br=" + r.Upper + "=rw"
 		for _, l := range r.Lower {

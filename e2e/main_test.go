@@ -43,6 +43,9 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	root = filepath.Join(tmp, "root")
+	// A user-namespaced container's root, an unprivileged uid on the host,
+	// walks through here to its layers.
+	os.Chmod(tmp, 0o711)
 	// Logins go to a Docker config of the suite's own.
 	os.Setenv("DOCKER_CONFIG", filepath.Join(tmp, "docker-config"))
 	if err := setup(tmp); err != nil {

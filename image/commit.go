@@ -19,6 +19,7 @@ type CommitOptions struct {
 	Message string   // the history entry's comment
 	Author  string
 	Config  v1.Config // the container's own settings, which the image takes
+	Shift   IDShift   // the container's user namespace mapping, undone
 }
 
 // Commit makes the upper directory of a container one new layer on top of
@@ -38,7 +39,7 @@ func (s *Store) Commit(upper string, parent *Image, o CommitOptions) (*Image, er
 	}
 	defer done()
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(DiffTar(upper, pw)) }()
+	go func() { pw.CloseWithError(DiffTar(upper, pw, o.Shift)) }()
 	diffID, err := s.putLayer(pr, "")
 	pr.CloseWithError(io.ErrUnexpectedEOF)
 	if err != nil {

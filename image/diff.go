@@ -21,10 +21,16 @@ func isWhiteout(fi fs.FileInfo) bool {
 	return ok && fi.Mode()&fs.ModeCharDevice != 0 && st.Rdev == 0
 }
 
+// isOpaque reads overlay's opaque mark, in trusted.* or, for a layer
+// mounted in a user namespace, user.*.
 func isOpaque(path string) bool {
 	buf := make([]byte, 8)
-	n, err := unix.Lgetxattr(path, opaqueXattr, buf)
-	return err == nil && n == 1 && buf[0] == 'y'
+	for _, x := range []string{opaqueXattr, "user.overlay.opaque"} {
+		if n, err := unix.Lgetxattr(path, x, buf); err == nil && n == 1 && buf[0] == 'y' {
+			return true
+		}
+	}
+	return false
 }
 
 // tarWriter writes files into a tar stream with their owners, modes, times,
@@ -32,10 +38,22 @@ func isOpaque(path string) bool {
 type tarWriter struct {
 	tw    *tar.Writer
 	links map[[2]uint64]string // (dev, inode) -> first name written
+	shift IDShift
 }
 
-func newTarWriter(w io.Writer) *tarWriter {
-	return &tarWriter{tw: tar.NewWriter(w), links: map[[2]uint64]string{}}
+// IDShift undoes a user namespace's mapping when files go into a tarball:
+// host ids UID..UID+Size-1 are written as 0..Size-1 (GID likewise).
+type IDShift struct{ UID, GID, Size int }
+
+func (s IDShift) unshift(id, base int) int {
+	if s.Size > 0 && id >= base && id < base+s.Size {
+		return id - base
+	}
+	return id
+}
+
+func newTarWriter(w io.Writer, shift IDShift) *tarWriter {
+	return &tarWriter{tw: tar.NewWriter(w), links: map[[2]uint64]string{}, shift: shift}
 }
 
 func (t *tarWriter) add(path, name string, fi fs.FileInfo) error {
@@ -55,7 +73,7 @@ func (t *tarWriter) add(path, name string, fi fs.FileInfo) error {
 	hdr.Uname, hdr.Gname = "", ""
 	st, _ := fi.Sys().(*syscall.Stat_t)
 	if st != nil {
-		hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
+		hdr.Uid, hdr.Gid = t.shift.unshift(int(st.Uid), t.shift.UID), t.shift.unshift(int(st.Gid), t.shift.GID)
 		hdr.AccessTime, hdr.ChangeTime = hdr.ModTime, hdr.ModTime
 		if fi.Mode().IsRegular() && st.Nlink > 1 {
 			key := [2]uint64{st.Dev, st.Ino}
@@ -110,7 +128,7 @@ func xattrs(path string) (map[string]string, error) {
 	}
 	out := map[string]string{}
 	for _, k := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
-		if k == "" || strings.HasPrefix(k, "trusted.overlay.") {
+		if k == "" || strings.HasPrefix(k, "trusted.overlay.") || strings.HasPrefix(k, "user.overlay.") {
 			continue
 		}
 		val := make([]byte, 64<<10)
@@ -125,8 +143,8 @@ func xattrs(path string) (map[string]string, error) {
 // DiffTar writes a container's writable layer (an overlay upper directory)
 // as a layer tarball: whiteouts and opaque directories in the image
 // format's .wh. form.
-func DiffTar(upper string, w io.Writer) error {
-	t := newTarWriter(w)
+func DiffTar(upper string, w io.Writer, shift IDShift) error {
+	t := newTarWriter(w, shift)
 	err := filepath.WalkDir(upper, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -159,7 +177,7 @@ func DiffTar(upper string, w io.Writer) error {
 // FlatTar writes the union of layer directories (top first, in overlay's
 // format) as one flat filesystem tarball, what `export` gives: whiteouts and
 // opaque directories applied, never written.
-func FlatTar(dirs []string, w io.Writer) error {
+func FlatTar(dirs []string, w io.Writer, shift IDShift) error {
 	type source struct {
 		path string
 		fi   fs.FileInfo
@@ -231,7 +249,7 @@ func FlatTar(dirs []string, w io.Writer) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	t := newTarWriter(w)
+	t := newTarWriter(w, shift)
 	for _, n := range names {
 		if err := t.add(files[n].path, n, files[n].fi); err != nil {
 			return err

@@ -76,7 +76,7 @@ func TestLayerWhiteoutsAndExactTar(t *testing.T) {
 	}
 	// The flattened view applies both.
 	var flat bytes.Buffer
-	if err := FlatTar([]string{s.LayerDiff(ids[1]), s.LayerDiff(ids[0])}, &flat); err != nil {
+	if err := FlatTar([]string{s.LayerDiff(ids[1]), s.LayerDiff(ids[0])}, &flat, IDShift{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := names(t, &flat); !equal(got, []string{"etc/", "etc/keep", "opq/", "opq/new"}) {
@@ -84,7 +84,7 @@ func TestLayerWhiteoutsAndExactTar(t *testing.T) {
 	}
 	// A container's upper dir in overlay's format becomes .wh. entries again.
 	var d bytes.Buffer
-	if err := DiffTar(diff, &d); err != nil {
+	if err := DiffTar(diff, &d, IDShift{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := names(t, &d); !equal(got, []string{"etc/", "etc/.wh.gone", "opq/", "opq/.wh..wh..opq", "opq/new"}) {

@@ -196,6 +196,19 @@ func (s *Store) collectLayers() {
 			os.Remove(p)
 		}
 	}
+	// Copies of layers for user-namespaced containers, named by the
+	// layer's short link: they go with the layer.
+	ranges, _ := os.ReadDir(filepath.Join(s.root, "remap"))
+	for _, r := range ranges {
+		dir := filepath.Join(s.root, "remap", r.Name())
+		copies, _ := os.ReadDir(dir)
+		for _, c := range copies {
+			name := strings.TrimSuffix(strings.TrimSuffix(c.Name(), ".lock"), ".tmp")
+			if _, err := os.Lstat(filepath.Join(s.linksDir(), name)); errors.Is(err, os.ErrNotExist) {
+				os.RemoveAll(filepath.Join(dir, c.Name()))
+			}
+		}
+	}
 }
 
 // collectAfterFailure takes away the layers a failed pull or load completed

@@ -13,6 +13,7 @@
 //	layers/<hex>/tar-split.json.gz   the tar's headers, to give back the exact stream (save, push)
 //	layers/.tmp-*                    a layer being unpacked (flocked while in use)
 //	l/                               short links, so that deep images fit overlay's option page
+//	remap/<uid>/<link>               a layer chowned for user-namespaced containers (made by container/)
 //
 // Writes are atomic (rename into place) and every read-modify-write holds
 // imagedb/.lock. Adding layers (pull, load, import, commit) holds

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,6 +44,20 @@ void mydocker_nsenter(void) {
 		close(fd);
 	}
 
+	// A container in a user namespace of its own: join that first, so that
+	// the namespaces it owns can be joined next (with setns(2)'s rights
+	// there), as runc does.
+	char upath[64];
+	snprintf(upath, sizeof(upath), "/proc/%s/ns/user", pid);
+	struct stat theirs, ours;
+	int userfd = -1;
+	if (stat(upath, &theirs) == 0 && stat("/proc/self/ns/user", &ours) == 0 &&
+	    (theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev)) {
+		userfd = open(upath, O_RDONLY | O_CLOEXEC);
+		if (userfd < 0)
+			fail("opening", upath);
+	}
+
 	// Open every namespace first: once in the container's mount namespace,
 	// /proc is the container's and no longer shows the target by this pid.
 	static const char *names[] = {"ipc", "uts", "net", "pid", "mnt"};
@@ -54,6 +69,11 @@ void mydocker_nsenter(void) {
 		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
 		if (fds[i] < 0)
 			fail("opening", path);
+	}
+	if (userfd >= 0) {
+		if (setns(userfd, CLONE_NEWUSER) < 0)
+			fail("joining namespace", "user");
+		close(userfd);
 	}
 	for (int i = 0; i < N; i++) {
 		if (setns(fds[i], 0) < 0)
