@@ -19,7 +19,7 @@ VM_PKGS   := qemu-system-x86 linux-image-amd64 cpio xz-utils kmod
 all: build
 
 $(BIN): $(GOFILES)
-	go build -ldflags "-X main.version=$(VERSION)" -o $@ .
+	go build -tags netgo,osusergo -ldflags "-X main.version=$(VERSION) -linkmode external -extldflags -static" -o $@ .
 
 build: $(BIN)
 

@@ -111,7 +111,7 @@ func (rt *Runtime) Exec(ref string, o *ExecOptions) error {
 		l.p.kill()
 		return errdefs.WithCode(fmt.Errorf("exec: %w", err), errdefs.CodeRuntime)
 	}
-	bpf, err := rt.seccompProgram(c.Spec.Linux.Seccomp)
+	bpf, err := rt.seccompProgram(c.Spec)
 	if err != nil {
 		l.p.kill()
 		return errdefs.WithCode(fmt.Errorf("exec: %w", err), errdefs.CodeRuntime)

@@ -30,49 +30,83 @@ import (
 // seccompAnnotation records what --security-opt seccomp= asked for.
 const seccompAnnotation = "org.mydocker.seccomp"
 
-// setSeccomp fills spec.Linux.Seccomp: Docker's default profile, a profile
-// file in Docker's JSON format, or none (unconfined, or privileged).
+// defaultSeccomp marks a spec confined by Docker's default profile. The
+// profile itself (30 kB of JSON) is not kept in the record: it is made again
+// from moby/profiles and the spec's capabilities when it must be compiled,
+// which its cached program makes rare; a profile of the user's own is kept.
+const defaultSeccomp = "default"
+
+// setSeccomp says which seccomp profile confines spec: Docker's default, a
+// profile file in Docker's JSON format (resolved into spec.Linux.Seccomp), or
+// none (unconfined, or privileged).
 func setSeccomp(spec *specs.Spec, privileged bool) error {
+	if spec.Annotations == nil {
+		spec.Annotations = map[string]string{}
+	}
 	choice := spec.Annotations[seccompAnnotation]
-	var err error
+	spec.Linux.Seccomp = nil
 	switch {
 	case choice == "unconfined" || (privileged && choice == ""):
-		spec.Linux.Seccomp = nil
-	case choice == "":
-		spec.Linux.Seccomp, err = seccomp.GetDefaultProfile(spec)
+		spec.Annotations[seccompAnnotation] = "unconfined"
+	case choice == "" || choice == defaultSeccomp:
+		spec.Annotations[seccompAnnotation] = defaultSeccomp
 	default:
-		data, rerr := os.ReadFile(choice)
-		if rerr != nil {
-			return fmt.Errorf("seccomp profile: %w", rerr)
+		data, err := os.ReadFile(choice)
+		if err != nil {
+			return fmt.Errorf("seccomp profile: %w", err)
 		}
 		spec.Linux.Seccomp, err = seccomp.LoadProfile(string(data), spec)
 		if err != nil {
 			return fmt.Errorf("seccomp profile %s: %s", choice, strings.Join(strings.Fields(err.Error()), " "))
 		}
+		if _, err := compileSeccomp(spec.Linux.Seccomp); err != nil {
+			return fmt.Errorf("seccomp profile %s: %w", choice, err)
+		}
 	}
-	return err
+	return nil
 }
 
-// seccompProgram is the compiled BPF of a profile, from a cache under the
-// state tree keyed by the profile's own bytes: libseccomp takes some 10 ms to
-// compile Docker's profile, which a run should not pay each time.
-func (rt *Runtime) seccompProgram(cfg *specs.LinuxSeccomp) ([]byte, error) {
-	if cfg == nil {
-		return nil, nil
+// seccompProfile is the profile that confines spec, made again for the
+// default.
+func seccompProfile(spec *specs.Spec) (*specs.LinuxSeccomp, error) {
+	if spec.Linux.Seccomp != nil || spec.Annotations[seccompAnnotation] != defaultSeccomp {
+		return spec.Linux.Seccomp, nil
 	}
-	data, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
+	return seccomp.GetDefaultProfile(spec)
+}
+
+// seccompProgram is the compiled BPF of spec's profile, from a cache under
+// the state tree keyed by the profile: libseccomp takes some 10 ms to compile
+// Docker's, which a run should not pay each time. The default profile's key
+// is what it is made from (the capabilities), so a cached run never makes it.
+func (rt *Runtime) seccompProgram(spec *specs.Spec) ([]byte, error) {
 	major, minor, micro := libseccomp.GetLibraryVersion()
 	h := sha256.New()
 	fmt.Fprintf(h, "%s libseccomp %d.%d.%d\n", goruntime.GOARCH, major, minor, micro)
-	h.Write(data)
+	switch {
+	case spec.Linux.Seccomp != nil:
+		data, err := json.Marshal(spec.Linux.Seccomp)
+		if err != nil {
+			return nil, err
+		}
+		h.Write(data)
+	case spec.Annotations[seccompAnnotation] == defaultSeccomp:
+		fmt.Fprintf(h, "moby default profile %s\n", mobyProfilesVersion)
+		if spec.Process.Capabilities != nil {
+			fmt.Fprintln(h, strings.Join(spec.Process.Capabilities.Bounding, ","))
+		}
+	default:
+		return nil, nil
+	}
 	path := filepath.Join(rt.LibDir, "seccomp", hex.EncodeToString(h.Sum(nil))+".bpf")
 	if bpf, err := os.ReadFile(path); err == nil && len(bpf) > 0 && len(bpf)%8 == 0 {
 		return bpf, nil
 	}
-	bpf, err := compileSeccomp(cfg)
+	profile, err := seccompProfile(spec)
+	if err != nil {
+		return nil, err
+	}
+	bpf, err := compileSeccomp(profile)
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +115,10 @@ func (rt *Runtime) seccompProgram(cfg *specs.LinuxSeccomp) ([]byte, error) {
 	}
 	return bpf, nil
 }
+
+// mobyProfilesVersion is the moby/profiles/seccomp release whose default
+// profile is compiled in (go.mod's); a new one must not reuse old programs.
+const mobyProfilesVersion = "v0.3.0"
 
 // loadSeccomp installs a compiled filter on this thread, which must stay
 // locked to it until exec.

@@ -65,7 +65,7 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 	if err != nil {
 		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
-	bpf, err := rt.seccompProgram(c.Spec.Linux.Seccomp)
+	bpf, err := rt.seccompProgram(c.Spec)
 	if err != nil {
 		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 	}

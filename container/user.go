@@ -55,21 +55,46 @@ func resolveUser(p *specs.Process) error {
 }
 
 // switchUser makes the process the spec's user: groups, then gid, then uid.
+// Each of these calls is made on every thread of the process (Go's setxid
+// broadcast, a signal per thread), so what already holds is left alone:
+// for a root container, usually all of it.
 func switchUser(u specs.User) error {
 	groups := make([]int, len(u.AdditionalGids))
 	for i, g := range u.AdditionalGids {
 		groups[i] = int(g)
 	}
-	if err := unix.Setgroups(groups); err != nil {
-		return fmt.Errorf("setgroups: %w", err)
+	if have, err := unix.Getgroups(); err != nil || !sameInts(have, groups) {
+		if err := unix.Setgroups(groups); err != nil {
+			return fmt.Errorf("setgroups: %w", err)
+		}
 	}
-	if err := unix.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
-		return fmt.Errorf("setgid %d: %w", u.GID, err)
+	if r, e, s := unix.Getresgid(); r != int(u.GID) || e != int(u.GID) || s != int(u.GID) {
+		if err := unix.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
+			return fmt.Errorf("setgid %d: %w", u.GID, err)
+		}
 	}
-	if err := unix.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
-		return fmt.Errorf("setuid %d: %w", u.UID, err)
+	if r, e, s := unix.Getresuid(); r != int(u.UID) || e != int(u.UID) || s != int(u.UID) {
+		if err := unix.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
+			return fmt.Errorf("setuid %d: %w", u.UID, err)
+		}
 	}
 	return nil
+}
+
+func sameInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[int]bool{}
+	for _, x := range a {
+		seen[x] = true
+	}
+	for _, x := range b {
+		if !seen[x] {
+			return false
+		}
+	}
+	return true
 }
 
 type passwdEntry struct {
