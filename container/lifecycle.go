@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -143,9 +144,24 @@ func (rt *Runtime) isRunning(id string) bool {
 // Remove deletes containers: a running one only with force, after killing
 // it. It prints each ref removed; the error names those that could not be.
 func (rt *Runtime) Remove(refs []string, force bool, out io.Writer) error {
+	// Containers are independent: remove several at once (their teardowns
+	// wait on the kernel more than on the CPU), reporting in the given order.
+	errs := make([]error, len(refs))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, ref := range refs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = rt.remove(ref, force)
+		}()
+	}
+	wg.Wait()
 	var failed error
-	for _, ref := range refs {
-		if err := rt.remove(ref, force); err != nil {
+	for i, ref := range refs {
+		if err := errs[i]; err != nil {
 			failed = err
 			fmt.Fprintf(os.Stderr, "mydocker: %v\n", err)
 			continue

@@ -351,5 +351,5 @@ func (rt *Runtime) removeFiles(c *Container) error {
 	if err := c.Rootfs.remove(); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return rt.store.remove(c.ID)
+	return rt.store.remove(c)
 }

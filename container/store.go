@@ -44,40 +44,112 @@ func (s *store) lockRecord(id string) (func(), error) {
 // be taken, nobody is watching the container any more.
 func (s *store) supervisorLock(id string) string { return filepath.Join(s.path(id), "supervisor.lock") }
 
+// The name index: <run>/names/<name> holds the ID of the container that has
+// the name, created with O_EXCL, so that reserving a name is one atomic file
+// creation and finding one is one read, however many containers there are.
+// A container's directory appears before its name and goes before it, so an
+// entry whose directory is gone is stale (its owner was removed or its
+// creator killed) and may be taken over, under the store lock.
+
+func (s *store) namesDir() string           { return filepath.Join(filepath.Dir(s.dir), "names") }
+func (s *store) namePath(name string) string { return filepath.Join(s.namesDir(), name) }
+
+// nameOwner reads the ID a name points at ("" if none).
+func (s *store) nameOwner(name string) string {
+	data, err := os.ReadFile(s.namePath(name))
+	if err != nil || len(data) != 64 {
+		return ""
+	}
+	return string(data)
+}
+
+func (s *store) exists(id string) bool {
+	_, err := os.Stat(s.path(id))
+	return err == nil
+}
+
+// reserveName points name at id, unless another container has it.
+func (s *store) reserveName(name, id string) error {
+	err := createExcl(s.namePath(name), id)
+	if !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	unlock, err := s.lockStore()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if owner := s.nameOwner(name); owner != "" && owner != id && s.exists(owner) {
+		return &nameTaken{name, owner}
+	}
+	os.Remove(s.namePath(name))
+	return createExcl(s.namePath(name), id)
+}
+
+type nameTaken struct{ name, owner string }
+
+func (e *nameTaken) Error() string {
+	return fmt.Sprintf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name", e.name, e.owner)
+}
+
+// releaseName removes name's entry if it still points at id.
+func (s *store) releaseName(name, id string) {
+	if name != "" && s.nameOwner(name) == id {
+		os.Remove(s.namePath(name))
+	}
+}
+
+// createExcl makes a file that must not exist, with its content, atomically
+// enough: a reader sees it only once written (linked into place).
+func createExcl(path, content string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(content); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Link(tmp.Name(), path) // fails with EEXIST if taken
+}
+
 // create stores a new record, giving it a generated name when it has none;
 // a name already taken is refused. The record appears with its supervisor
 // lock already held by the returned file, so that no other command takes a
-// container being set up for one whose supervisor died.
+// container being set up for one whose supervisor died. Nothing here reads
+// other records: the name index makes the check one file creation.
 func (s *store) create(c *Container) (*os.File, error) {
-	unlock, err := s.lockStore()
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	all, err := s.list()
-	if err != nil {
-		return nil, err
-	}
-	taken := map[string]string{}
-	for _, o := range all {
-		taken[o.Name] = o.ID
-	}
-	if c.Name == "" {
-		for i := 0; ; i++ {
-			if n := randomName(i / 10); taken[n] == "" {
-				c.Name = n
-				break
-			}
-		}
-	} else if id, ok := taken[c.Name]; ok {
-		return nil, fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name", c.Name, id)
-	}
 	if err := os.MkdirAll(s.path(c.ID), 0o700); err != nil {
 		return nil, err
 	}
 	super, ok, err := fsutil.TryLock(s.supervisorLock(c.ID))
 	if err == nil && !ok {
 		err = fmt.Errorf("container %s: supervisor lock already held", c.ID)
+	}
+	reserved := false
+	if err == nil {
+		if c.Name == "" {
+			for i := 0; ; i++ {
+				n := randomName(i / 10)
+				err = s.reserveName(n, c.ID)
+				var taken *nameTaken
+				if !errors.As(err, &taken) {
+					c.Name = n
+					break
+				}
+			}
+		} else {
+			err = s.reserveName(c.Name, c.ID)
+		}
+		reserved = err == nil
 	}
 	if err == nil {
 		err = s.save(c)
@@ -87,6 +159,9 @@ func (s *store) create(c *Container) (*os.File, error) {
 			super.Close()
 		}
 		os.RemoveAll(s.path(c.ID))
+		if reserved {
+			s.releaseName(c.Name, c.ID)
+		}
 		return nil, err
 	}
 	return super, nil
@@ -159,13 +234,20 @@ func (s *store) list() ([]*Container, error) {
 		if err != nil {
 			return nil, err
 		}
+		if c.Name != "" && s.nameOwner(c.Name) == "" {
+			// A record from before the name index (or whose entry was lost):
+			// index it again.
+			createExcl(s.namePath(c.Name), c.ID)
+		}
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
 	return out, nil
 }
 
-// lookup finds a container by full ID, name, or unique ID prefix.
+// lookup finds a container by full ID, name, or unique ID prefix: one
+// read for an ID or a name, a directory listing (no records decoded) for a
+// prefix.
 func (s *store) lookup(ref string) (*Container, error) {
 	if ref == "" {
 		return nil, errors.New("container name or ID must not be empty")
@@ -175,36 +257,38 @@ func (s *store) lookup(ref string) (*Container, error) {
 			return c, nil
 		}
 	}
-	all, err := s.list()
+	name := strings.TrimPrefix(ref, "/")
+	if ValidateName(name) == nil {
+		if id := s.nameOwner(name); id != "" {
+			if c, err := s.load(id); err == nil && c.Name == name {
+				return c, nil
+			}
+		}
+	}
+	ids, err := s.ids()
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range all {
-		if c.Name == strings.TrimPrefix(ref, "/") {
-			return c, nil
-		}
-	}
-	var match []*Container
-	for _, c := range all {
-		if strings.HasPrefix(c.ID, ref) {
-			match = append(match, c)
+	var match []string
+	for _, id := range ids {
+		if strings.HasPrefix(id, ref) {
+			match = append(match, id)
 		}
 	}
 	switch len(match) {
 	case 0:
 		return nil, errdefs.NotFoundf("No such container: %s", ref)
 	case 1:
-		return match[0], nil
+		return s.load(match[0])
 	}
 	return nil, fmt.Errorf("multiple IDs found with provided prefix: %s", ref)
 }
 
-// remove deletes a record and everything in its directory.
-func (s *store) remove(id string) error {
-	unlock, err := s.lockStore()
-	if err != nil {
+// remove deletes a record, everything in its directory, then its name.
+func (s *store) remove(c *Container) error {
+	if err := os.RemoveAll(s.path(c.ID)); err != nil {
 		return err
 	}
-	defer unlock()
-	return os.RemoveAll(s.path(id))
+	s.releaseName(c.Name, c.ID)
+	return nil
 }

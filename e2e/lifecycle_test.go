@@ -387,3 +387,28 @@ func TestVolumes(t *testing.T) {
 		oneLineError(t, expect(t, 125, "run", "--rm", "-v", bad, "busybox", "true"))
 	}
 }
+
+// The name index survives a crash: an entry whose container is gone (a
+// killed run or rm) does not hold the name, and a record whose entry is
+// lost is found again.
+func TestNameIndexRecovers(t *testing.T) {
+	names := filepath.Join(root, "run", "names")
+	os.MkdirAll(names, 0o700)
+	os.WriteFile(filepath.Join(names, "ghost"), []byte(strings.Repeat("a", 64)), 0o600)
+	must(t, "run", "-d", "--name", "ghost", "--net", "none", "busybox", "sleep", "1000")
+	rmAfter(t, "ghost")
+	if id := inspect(t, "ghost", "{{.ID}}"); strings.HasPrefix(id, "aaaa") {
+		t.Fatal("the stale entry's ID answered")
+	}
+	os.Remove(filepath.Join(names, "ghost"))
+	must(t, "ps", "-a") // reindexes what it lists
+	if _, err := os.Stat(filepath.Join(names, "ghost")); err != nil {
+		t.Fatalf("the lost entry was not made again: %v", err)
+	}
+	r := expect(t, 125, "run", "--name", "ghost", "busybox", "true")
+	oneLineError(t, r)
+	must(t, "rm", "-f", "ghost")
+	if _, err := os.Stat(filepath.Join(names, "ghost")); err == nil {
+		t.Fatal("rm left the name's entry")
+	}
+}
