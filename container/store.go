@@ -51,7 +51,7 @@ func (s *store) supervisorLock(id string) string { return filepath.Join(s.path(i
 // entry whose directory is gone is stale (its owner was removed or its
 // creator killed) and may be taken over, under the store lock.
 
-func (s *store) namesDir() string           { return filepath.Join(filepath.Dir(s.dir), "names") }
+func (s *store) namesDir() string            { return filepath.Join(filepath.Dir(s.dir), "names") }
 func (s *store) namePath(name string) string { return filepath.Join(s.namesDir(), name) }
 
 // nameOwner reads the ID a name points at ("" if none).
