@@ -92,9 +92,15 @@ func run(mydocker, tarball string, rounds int) error {
 	for _, s := range subjects {
 		fmt.Printf("| `%s` | %s | %s | %s | %d KiB |\n", s.name, ms(pct(s.wall, 50)), ms(pct(s.wall, 10)), ms(pct(s.wall, 90)), s.maxRSS)
 	}
-	base := pct(subjects[0].wall, 50)
+	// Ratios of medians: mydocker's default run (bridge) against each
+	// runtime, and mydocker --net none against each.
 	for _, s := range subjects[2:] {
-		fmt.Printf("\nmydocker / %s (median): %.2f", strings.Fields(s.name)[0], float64(base)/float64(pct(s.wall, 50)))
+		if strings.HasPrefix(s.name, "mydocker") {
+			fmt.Printf("\n`%s` / `%s` (median): %.2f", subjects[1].name, s.name, float64(pct(subjects[1].wall, 50))/float64(pct(s.wall, 50)))
+			continue
+		}
+		fmt.Printf("\nmydocker (bridge) / %s: %.2f; mydocker --net none / %s: %.2f", s.name,
+			float64(pct(subjects[0].wall, 50))/float64(pct(s.wall, 50)), s.name, float64(pct(subjects[1].wall, 50))/float64(pct(s.wall, 50)))
 	}
 	fmt.Printf("\nnetwork setup per container (median with the default bridge minus with --net none): %s\n",
 		ms(pct(subjects[0].wall, 50)-pct(subjects[1].wall, 50)))
