@@ -7,9 +7,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/mydocker/mydocker/internal/errdefs"
 	"github.com/mydocker/mydocker/internal/fsutil"
+	"github.com/mydocker/mydocker/network"
 )
 
 // store keeps container records under <run>/containers/<id>/. Creating and
@@ -167,9 +171,54 @@ func (s *store) create(c *Container) (*os.File, error) {
 	return super, nil
 }
 
-// save writes c atomically; the caller owns c (holds its lock, or made it).
+// A record is two files: config.json, what the container was made as
+// (spec, config, rootfs; written once), and state.json, what changes over
+// its life (state, endpoint) with the few fields ps shows. Updates rewrite
+// only state.json, and listings read only it.
+
+func (s *store) statePath(id string) string { return filepath.Join(s.dir, id, "state.json") }
+
+// stateRecord is state.json.
+type stateRecord struct {
+	ID              string            `json:"Id"`
+	Name            string            `json:"Name"`
+	Image           string            `json:"Image"`
+	ImageID         string            `json:"ImageId"`
+	Created         time.Time         `json:"Created"`
+	Command         []string          `json:"Command"`
+	State           State             `json:"State"`
+	NetworkSettings *network.Endpoint `json:"NetworkSettings,omitempty"`
+}
+
+func stateOf(c *Container) stateRecord {
+	r := stateRecord{ID: c.ID, Name: c.Name, Image: c.Image, ImageID: c.ImageID, Created: c.Created,
+		State: c.State, NetworkSettings: c.NetworkSettings}
+	if c.Spec != nil && c.Spec.Process != nil {
+		r.Command = c.Spec.Process.Args
+	}
+	return r
+}
+
+// light is a container as its state.json alone tells it: enough for ps,
+// reconciliation and the image and network commands.
+func (r stateRecord) light() *Container {
+	return &Container{ID: r.ID, Name: r.Name, Image: r.Image, ImageID: r.ImageID, Created: r.Created,
+		Spec: &specs.Spec{Process: &specs.Process{Args: r.Command}}, State: r.State, NetworkSettings: r.NetworkSettings}
+}
+
+// save writes a new record, both files; the caller made c.
 func (s *store) save(c *Container) error {
-	return fsutil.WriteJSON(s.recordPath(c.ID), c)
+	static := *c
+	static.State, static.NetworkSettings, static.Usage = State{}, nil, nil
+	if err := fsutil.WriteJSON(s.recordPath(c.ID), &static); err != nil {
+		return err
+	}
+	return s.saveState(c)
+}
+
+// saveState writes what changed; the caller holds the record's lock.
+func (s *store) saveState(c *Container) error {
+	return fsutil.WriteJSON(s.statePath(c.ID), stateOf(c))
 }
 
 func (s *store) load(id string) (*Container, error) {
@@ -180,7 +229,29 @@ func (s *store) load(id string) (*Container, error) {
 		}
 		return nil, err
 	}
+	var st stateRecord
+	switch err := fsutil.ReadJSON(s.statePath(id), &st); {
+	case err == nil:
+		c.State, c.NetworkSettings = st.State, st.NetworkSettings
+	case errors.Is(err, os.ErrNotExist):
+		// A record from before the split keeps its state in config.json.
+	default:
+		return nil, err
+	}
 	return c, nil
+}
+
+// loadLight reads state.json alone (the whole record where there is none).
+func (s *store) loadLight(id string) (*Container, error) {
+	var st stateRecord
+	err := fsutil.ReadJSON(s.statePath(id), &st)
+	if errors.Is(err, os.ErrNotExist) {
+		return s.load(id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return st.light(), nil
 }
 
 // update applies fn to the stored record under its lock and saves it.
@@ -197,7 +268,7 @@ func (s *store) update(id string, fn func(*Container) error) (*Container, error)
 	if err := fn(c); err != nil {
 		return c, err
 	}
-	return c, s.save(c)
+	return c, s.saveState(c)
 }
 
 // ids lists the record directories.
@@ -218,8 +289,8 @@ func (s *store) ids() ([]string, error) {
 	return ids, nil
 }
 
-// list loads every record, oldest first. A directory whose record is gone
-// (being removed right now) is skipped.
+// list reads every container's state (state.json only), oldest first. A
+// directory whose record is gone (being removed right now) is skipped.
 func (s *store) list() ([]*Container, error) {
 	ids, err := s.ids()
 	if err != nil {
@@ -227,7 +298,7 @@ func (s *store) list() ([]*Container, error) {
 	}
 	var out []*Container
 	for _, id := range ids {
-		c, err := s.load(id)
+		c, err := s.loadLight(id)
 		if errdefs.IsNotFound(err) {
 			continue
 		}
