@@ -330,26 +330,13 @@ func oneArg(cmd *cli.Command, what string) (string, error) {
 }
 
 // eachArgQuiet is eachArg for commands that report each success themselves.
-func eachArgQuiet(cmd *cli.Command, fn func(string) error) error {
-	if cmd.NArg() == 0 {
-		return usage(errors.New("requires at least 1 argument"))
-	}
-	var failed bool
-	for _, ref := range cmd.Args().Slice() {
-		if err := fn(ref); err != nil {
-			fmt.Fprintf(os.Stderr, "mydocker: %v\n", err)
-			failed = true
-		}
-	}
-	if failed {
-		return errdefs.WithCode(errdefs.Quiet, errdefs.CodeGeneral)
-	}
-	return nil
-}
+func eachArgQuiet(cmd *cli.Command, fn func(string) error) error { return forEachArg(cmd, fn, false) }
 
 // eachArg runs fn for every argument, printing each that succeeded as
 // Docker does, and fails (exit 1) if any did.
-func eachArg(cmd *cli.Command, fn func(string) error) error {
+func eachArg(cmd *cli.Command, fn func(string) error) error { return forEachArg(cmd, fn, true) }
+
+func forEachArg(cmd *cli.Command, fn func(string) error, printRef bool) error {
 	if cmd.NArg() == 0 {
 		return usage(errors.New("requires at least 1 argument"))
 	}
@@ -360,7 +347,9 @@ func eachArg(cmd *cli.Command, fn func(string) error) error {
 			failed = true
 			continue
 		}
-		fmt.Println(ref)
+		if printRef {
+			fmt.Println(ref)
+		}
 	}
 	if failed {
 		return errdefs.WithCode(errdefs.Quiet, errdefs.CodeGeneral)

@@ -319,16 +319,4 @@ func (rt *Runtime) History(ref string, noTrunc, quiet bool, w io.Writer) error {
 	return tw.Flush()
 }
 
-func humanSize(n int64) string {
-	units := []string{"B", "kB", "MB", "GB", "TB"}
-	f := float64(n)
-	i := 0
-	for f >= 1000 && i < len(units)-1 {
-		f /= 1000
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%dB", n)
-	}
-	return fmt.Sprintf("%.3g%s", f, units[i])
-}
+func humanSize(n int64) string { return image.HumanSize(n) }

@@ -241,18 +241,15 @@ func seccompAction(a specs.LinuxSeccompAction, errno *uint) (libseccomp.ScmpActi
 		return libseccomp.ActKillProcess, nil
 	case specs.ActTrap:
 		return libseccomp.ActTrap, nil
-	case specs.ActErrno:
+	case specs.ActErrno, specs.ActTrace:
 		code := int16(1) // EPERM
 		if errno != nil {
 			code = int16(*errno)
 		}
-		return libseccomp.ActErrno.SetReturnCode(code), nil
-	case specs.ActTrace:
-		code := int16(1)
-		if errno != nil {
-			code = int16(*errno)
+		if a == specs.ActTrace {
+			return libseccomp.ActTrace.SetReturnCode(code), nil
 		}
-		return libseccomp.ActTrace.SetReturnCode(code), nil
+		return libseccomp.ActErrno.SetReturnCode(code), nil
 	case specs.ActAllow:
 		return libseccomp.ActAllow, nil
 	case specs.ActLog:

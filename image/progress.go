@@ -30,7 +30,7 @@ func (p *progress) set(i int, short, status string, done, total int64) {
 	defer p.mu.Unlock()
 	line := short + ": " + status
 	if status == "Downloading" && total > 0 {
-		line += " " + bar(done, total) + " " + humanBytes(done) + "/" + humanBytes(total)
+		line += " " + bar(done, total) + " " + HumanSize(done) + "/" + HumanSize(total)
 	}
 	changed := p.status[i] != status
 	p.lines[i], p.status[i] = line, status
@@ -82,7 +82,8 @@ func bar(done, total int64) string {
 	return "[" + strings.Repeat("=", n) + ">" + strings.Repeat(" ", width-n-1) + "]"
 }
 
-func humanBytes(n int64) string {
+// HumanSize prints a size as Docker does: 2.5MB, 891kB, 12B.
+func HumanSize(n int64) string {
 	units := []string{"B", "kB", "MB", "GB", "TB"}
 	f := float64(n)
 	i := 0

@@ -14,13 +14,19 @@ import (
 // Lock takes an exclusive flock on path (created if missing) and returns the
 // function that releases it. The kernel drops the lock if the process dies,
 // so a killed mydocker never leaves state locked.
-func Lock(path string) (unlock func(), err error) {
+func Lock(path string) (unlock func(), err error) { return flock(path, unix.LOCK_EX) }
+
+// LockShared takes a shared flock on path: many holders at once, none while
+// an exclusive Lock is held.
+func LockShared(path string) (unlock func(), err error) { return flock(path, unix.LOCK_SH) }
+
+func flock(path string, how int) (unlock func(), err error) {
 	f, err := openLockFile(path)
 	if err != nil {
 		return nil, err
 	}
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		err = unix.Flock(int(f.Fd()), how)
 		if err != unix.EINTR {
 			break
 		}
@@ -119,24 +125,4 @@ func ReadJSON(path string, v any) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
-}
-
-// LockShared takes a shared flock on path: many holders at once, none while
-// an exclusive Lock is held.
-func LockShared(path string) (unlock func(), err error) {
-	f, err := openLockFile(path)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_SH)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
 }
