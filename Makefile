@@ -10,7 +10,7 @@ GOFILES  := $(shell find . -name '*.go' -not -path './.cache/*') $(wildcard nsen
 # Debian packages: what mydocker needs at run time, and what the tests and
 # benchmarks use (runc and crun run beside mydocker in `make bench`).
 RUN_PKGS  := iptables busybox-static libseccomp-dev pkg-config
-TEST_PKGS := gcc curl runc crun iproute2 util-linux docker-registry docker.io skopeo
+TEST_PKGS := gcc curl runc crun iproute2 util-linux docker-registry docker.io skopeo nftables
 # What `make test-cgroupv2` boots: Debian's kernel under QEMU.
 VM_PKGS   := qemu-system-x86 linux-image-amd64 cpio xz-utils kmod
 
@@ -67,12 +67,15 @@ bin/tools/sysprobe: e2e/testdata/sysprobe/main.go
 # then the cgroup tests again on a cgroup v2 kernel.
 test: deps lint build busybox.tar bin/tools/udpecho bin/tools/sysprobe
 	$(E2E_ENV) go test -p 1 -count=1 ./...
+	@echo "e2e: the network tests again with the iptables firewall backend"
+	$(E2E_ENV) MYDOCKER_FIREWALL=iptables go test -count=1 -run '$(NET_TESTS)' ./e2e
 	$(MAKE) --no-print-directory test-cgroupv2
 
 # test-cgroupv2 boots Debian's kernel with cgroup v2 only in a QEMU VM
 # (hack/cgroupv2-vm.sh) and runs the cgroup tests, unit and end-to-end, there.
 # The test binaries are built here: compiling under emulation is slow.
 TEST_LINES := ^(---|PASS|FAIL|ok|e2e)|_test.go:
+NET_TESTS := Network|Publish|Port|FromAnotherHost|Isolation|Forward|Bridge|UDP|Killed
 V2_TESTS := Cgroup|RunEcho|ExitCodes|TestExec$$|TestStop$$|MonitorKilled|TestDevicePolicy|TestDefaultConfinement|TestSecurityOpt|TestUsernsRemap
 test-cgroupv2: deps-vm build busybox.tar bin/tools/udpecho bin/tools/sysprobe
 	go test -c -o bin/cgroups.test ./cgroups

@@ -268,6 +268,7 @@ func networkCommand() *cli.Command {
 					&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "driver (bridge)"},
 					&cli.StringFlag{Name: "subnet", Usage: "subnet in CIDR form (default: a free 172.17-31.0.0/16 or 192.168.x.0/20)"},
 					&cli.StringFlag{Name: "gateway", Usage: "gateway address (default: the subnet's first)"},
+					&cli.StringFlag{Name: "firewall", Usage: "backend of the network's rules: nftables or iptables (default: nftables where the kernel has it; $MYDOCKER_FIREWALL)"},
 				},
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					name, err := oneArg(cmd, "NAME")
@@ -275,7 +276,8 @@ func networkCommand() *cli.Command {
 						return err
 					}
 					return general(runtimeFor(cmd).NetworkCreate(network.CreateOptions{Name: name,
-						Driver: cmd.String("driver"), Subnet: cmd.String("subnet"), Gateway: cmd.String("gateway")}, os.Stdout))
+						Driver: cmd.String("driver"), Subnet: cmd.String("subnet"), Gateway: cmd.String("gateway"),
+						Firewall: cmd.String("firewall")}, os.Stdout))
 				},
 			},
 			{

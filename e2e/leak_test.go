@@ -46,6 +46,14 @@ func snapshotHost() hostSnapshot {
 			}
 		}
 	}
+	// The nftables backend's table, and whatever is in it.
+	if out, err := exec.Command("nft", "list", "table", "ip", "mydocker").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			if l := strings.TrimSpace(line); l != "" && l != "}" {
+				s["nft "+l] = true
+			}
+		}
+	}
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, p := range procs {
 		cmdline, _ := os.ReadFile(p + "/cmdline")

@@ -546,3 +546,35 @@ func netnsAdd(t *testing.T, name string) {
 		}
 	})
 }
+
+// Both firewall backends side by side: a network keeps the one it was made
+// with; with nftables a published port is one map element, added with the
+// container and removed with it.
+func TestFirewallBackends(t *testing.T) {
+	must(t, "network", "create", "--firewall", "nftables", "--subnet", "10.237.1.0/24", "fw-nft")
+	must(t, "network", "create", "--firewall", "iptables", "--subnet", "10.237.2.0/24", "fw-ipt")
+	t.Cleanup(func() { mydocker("network", "rm", "fw-nft", "fw-ipt") })
+	if out := must(t, "network", "inspect", "fw-nft", "fw-ipt"); !strings.Contains(out, `"Firewall": "nftables"`) || !strings.Contains(out, `"Firewall": "iptables"`) {
+		t.Fatalf("network inspect does not show the backends:\n%s", out)
+	}
+	httpd(t, "on-nft", "--net", "fw-nft", "-p", "8094:80")
+	httpd(t, "on-ipt", "--net", "fw-ipt", "-p", "8095:80")
+	elems, _ := exec.Command("nft", "list", "map", "ip", "mydocker", "pub_tcp").Output()
+	if !strings.Contains(string(elems), "8094") || strings.Contains(string(elems), "8095") {
+		t.Fatalf("the nftables map:\n%s", elems)
+	}
+	nat, _ := exec.Command("iptables", "-t", "nat", "-S").Output()
+	if !strings.Contains(string(nat), "8095") || strings.Contains(string(nat), "8094") {
+		t.Fatalf("iptables nat:\n%s", nat)
+	}
+	for _, port := range []string{"8094", "8095"} {
+		if out, err := exec.Command("curl", "-s", "-m", "5", "--retry", "3", "--retry-connrefused", "http://127.0.0.1:"+port+"/").CombinedOutput(); err != nil || !strings.Contains(string(out), "hello") {
+			t.Fatalf("port %s: %v %s", port, err, out)
+		}
+	}
+	must(t, "rm", "-f", "on-nft")
+	if elems, _ := exec.Command("nft", "list", "map", "ip", "mydocker", "pub_tcp").Output(); strings.Contains(string(elems), "8094") {
+		t.Fatalf("the element outlived its container:\n%s", elems)
+	}
+	oneLineError(t, expect(t, 1, "network", "create", "--firewall", "pf", "fw-bad"))
+}

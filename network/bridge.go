@@ -31,7 +31,7 @@ type Driver interface {
 // and a veth pair per container: the host end on the bridge, the other end
 // eth0 in the container.
 type bridgeDriver struct {
-	fw *firewall
+	fw func(name string) firewallBackend
 }
 
 func (d *bridgeDriver) Create(n *Network) (err error) {
@@ -43,7 +43,7 @@ func (d *bridgeDriver) Create(n *Network) (err error) {
 			d.deleteBridge(n)
 		}
 	}()
-	return d.fw.addNetwork(n)
+	return d.fw(n.Firewall).addNetwork(n)
 }
 
 func (d *bridgeDriver) createBridge(n *Network) error {
@@ -83,7 +83,7 @@ func (d *bridgeDriver) deleteBridge(n *Network) error {
 }
 
 func (d *bridgeDriver) Delete(n *Network) error {
-	if err := d.fw.removeNetwork(n); err != nil {
+	if err := d.fw(n.Firewall).removeNetwork(n); err != nil {
 		return err
 	}
 	return d.deleteBridge(n)
@@ -94,7 +94,7 @@ func (d *bridgeDriver) Ensure(n *Network) error {
 		return nil
 	}
 	// The host lost the bridge (a reboot): rebuild it and its rules.
-	d.fw.removeNetwork(n)
+	d.fw(n.Firewall).removeNetwork(n)
 	return d.Create(n)
 }
 

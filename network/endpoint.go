@@ -30,6 +30,7 @@ type Endpoint struct {
 	Gateway       string        `json:"Gateway"`
 	MacAddress    string        `json:"MacAddress,omitempty"`
 	Ports         []PortMapping `json:"Ports,omitempty"`
+	Firewall      string        `json:"Firewall,omitempty"` // its network's backend
 	Created       time.Time     `json:"Created"`
 }
 
@@ -109,7 +110,7 @@ func (m *Manager) Connect(req ConnectRequest) (ep *Endpoint, err error) {
 		ContainerID: req.ContainerID, ContainerName: req.ContainerName,
 		Network: n.Name, NetworkID: n.ID, Bridge: n.Bridge,
 		HostVeth: "md" + req.ContainerID[:13], IPPrefixLen: prefix, Gateway: n.Gateway,
-		Ports: ports, Created: time.Now().UTC(),
+		Ports: ports, Created: time.Now().UTC(), Firewall: n.Firewall,
 	}
 	// The endpoint file is written under the subnet's lock before the
 	// address is marked taken: an address in the bitmap always has an owner
@@ -132,7 +133,7 @@ func (m *Manager) Connect(req ConnectRequest) (ep *Endpoint, err error) {
 		return nil, err
 	}
 	undo = append(undo, func() { m.driver.Leave(ep, false) })
-	if err := m.fw.addContainer(ep); err != nil {
+	if err := m.firewallFor(ep.Firewall).addContainer(ep); err != nil {
 		return nil, err
 	}
 	return ep, nil
@@ -152,7 +153,7 @@ func (m *Manager) Disconnect(cid string, exited bool) error {
 		return err
 	}
 	var errs []error
-	errs = append(errs, m.fw.removeContainer(ep))
+	errs = append(errs, m.firewallFor(ep.Firewall).removeContainer(ep))
 	errs = append(errs, m.driver.Leave(ep, exited), m.ports.release(cid))
 	if _, subnet, perr := net.ParseCIDR(fmt.Sprintf("%s/%d", ep.IPAddress, ep.IPPrefixLen)); perr == nil {
 		errs = append(errs, m.ipam.Release(subnet, net.ParseIP(ep.IPAddress), func() error {
@@ -226,7 +227,11 @@ func (m *Manager) Reconcile(live func(id string) bool) error {
 	if err := m.ports.sweep(live); err != nil {
 		return err
 	}
-	return m.fw.removeContainers(nil, live)
+	var errs []error
+	for _, fw := range m.fws {
+		errs = append(errs, fw.removeContainers(nil, live))
+	}
+	return errors.Join(errs...)
 }
 
 // macFor derives a container's MAC address from its IPv4 address, as Docker

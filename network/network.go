@@ -39,6 +39,9 @@ type Network struct {
 	Gateway string    `json:"Gateway"`
 	Bridge  string    `json:"Bridge"` // the Linux bridge's name
 	Created time.Time `json:"Created"`
+	// Firewall is the backend of its rules, chosen when it was created:
+	// "nftables" or "iptables" (a definition without one: iptables).
+	Firewall string `json:"Firewall,omitempty"`
 }
 
 // ipnet is the network's subnet, parsed.
@@ -53,8 +56,42 @@ type Manager struct {
 	runDir  string // <run>/network
 	ipam    *IPAM
 	ports   *portAllocator
-	fw      *firewall
+	fws     map[string]firewallBackend
 	driver  Driver
+}
+
+// firewallBackend is what a network's firewall does: netavark's four verbs
+// (a network's rules, a container's published ports, each added and
+// removed), plus the sweep reconciliation needs. Every rule or element is
+// tagged with its owner, and removing an owner removes exactly its own.
+type firewallBackend interface {
+	addNetwork(n *Network) error
+	removeNetwork(n *Network) error
+	addContainer(ep *Endpoint) error
+	removeContainer(ep *Endpoint) error
+	// removeContainers deletes what the given containers published, or,
+	// with keep, what every container keep does not claim published.
+	removeContainers(ids []string, keep func(id12 string) bool) error
+}
+
+// firewallFor is the backend of a network (or of an endpoint's network).
+func (m *Manager) firewallFor(name string) firewallBackend {
+	if fw, ok := m.fws[name]; ok {
+		return fw
+	}
+	return m.fws["iptables"]
+}
+
+// DefaultFirewall is the backend new networks get: $MYDOCKER_FIREWALL when
+// set, else nftables where the kernel speaks it, else iptables.
+func DefaultFirewall() string {
+	if v := os.Getenv("MYDOCKER_FIREWALL"); v != "" {
+		return v
+	}
+	if nftAvailable() {
+		return "nftables"
+	}
+	return "iptables"
 }
 
 // NewManager returns the network manager for a state tree.
@@ -65,9 +102,9 @@ func NewManager(runDir, libDir string) *Manager {
 		runDir:  rd,
 		ipam:    &IPAM{dir: filepath.Join(rd, "ipam")},
 		ports:   &portAllocator{path: filepath.Join(rd, "ports.json")},
-		fw:      &firewall{},
+		fws:     map[string]firewallBackend{"iptables": &firewall{}, "nftables": &nftFirewall{}},
 	}
-	m.driver = &bridgeDriver{fw: m.fw}
+	m.driver = &bridgeDriver{fw: m.firewallFor}
 	return m
 }
 
@@ -85,6 +122,9 @@ var netNameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 // CreateOptions are the flags of `network create`.
 type CreateOptions struct {
 	Name, Driver, Subnet, Gateway string
+	// Firewall is the backend of the network's rules: nftables or iptables
+	// (default: DefaultFirewall).
+	Firewall string
 }
 
 // Create defines a network and sets it up on the host: its bridge, its
@@ -109,6 +149,9 @@ func (m *Manager) checkCreate(o CreateOptions) error {
 	}
 	if o.Name == "none" || o.Name == "host" {
 		return fmt.Errorf("network name %q is reserved", o.Name)
+	}
+	if o.Firewall != "" && o.Firewall != "nftables" && o.Firewall != "iptables" {
+		return fmt.Errorf("invalid --firewall %q: nftables or iptables", o.Firewall)
 	}
 	if o.Driver != "" && o.Driver != "bridge" {
 		return fmt.Errorf("driver %q is not supported (only bridge)", o.Driver)
@@ -172,7 +215,10 @@ func (m *Manager) create(o CreateOptions) (n *Network, err error) {
 	rand.Read(idb)
 	id := hex.EncodeToString(idb)
 	n = &Network{Name: o.Name, ID: id, Driver: "bridge", Subnet: subnet.String(), Gateway: gw.String(),
-		Bridge: "md-" + id[:12], Created: time.Now().UTC()}
+		Bridge: "md-" + id[:12], Created: time.Now().UTC(), Firewall: o.Firewall}
+	if n.Firewall == "" {
+		n.Firewall = DefaultFirewall()
+	}
 	if err := m.ipam.Reserve(subnet, gw); err != nil {
 		return nil, err
 	}
