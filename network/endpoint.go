@@ -227,9 +227,17 @@ func (m *Manager) Reconcile(live func(id string) bool) error {
 	if err := m.ports.sweep(live); err != nil {
 		return err
 	}
+	// Sweep the backends this state tree's networks use (iptables' sweep
+	// forks iptables-save: not for a tree of nftables networks).
+	used := map[string]bool{}
+	for _, n := range nets {
+		used[n.Firewall] = true
+	}
 	var errs []error
-	for _, fw := range m.fws {
-		errs = append(errs, fw.removeContainers(nil, live))
+	for name, fw := range m.fws {
+		if used[name] || name == "iptables" && used[""] {
+			errs = append(errs, fw.removeContainers(nil, live))
+		}
 	}
 	return errors.Join(errs...)
 }
