@@ -141,6 +141,13 @@ func commands() []*cli.Command {
 			},
 		},
 		networkCommand(),
+		pauseCommand(),
+		unpauseCommand(),
+		waitCommand(),
+		renameCommand(),
+		diffCommand(),
+		topCommand(),
+		containerCommand(),
 		{
 			Name: "port", Usage: "list a container's published ports", ArgsUsage: "CONTAINER",
 			Action: func(ctx context.Context, cmd *cli.Command) error {

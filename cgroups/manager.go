@@ -33,6 +33,11 @@ type Manager interface {
 	OOMKilled() bool
 	// Stats reads what the cgroup has used.
 	Stats() (Stats, error)
+	// Freeze stops (on) or resumes every process in the cgroup, and
+	// returns once the kernel has done it.
+	Freeze(on bool) error
+	// Pids lists the processes in the cgroup.
+	Pids() ([]int, error)
 	// Destroy kills what is left in the cgroup and removes it; it is safe to
 	// call on a cgroup that is already gone.
 	Destroy() error

@@ -14,7 +14,7 @@ import (
 )
 
 // subsystems mydocker puts every container in, each with what it sets.
-var v1Subsystems = []subsystem{memory{}, cpu{}, cpuacct{}, cpuset{}, pids{}, devices{}}
+var v1Subsystems = []subsystem{memory{}, cpu{}, cpuacct{}, cpuset{}, pids{}, devices{}, freezer{}}
 
 // subsystem is one v1 controller: memory.go, cpu.go, cpuset.go and pids.go.
 type subsystem interface {

@@ -193,6 +193,7 @@ func (rt *Runtime) remove(ref string, force bool) error {
 			return fmt.Errorf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ShortID())
 		}
 		signalProcess(c.State.Pid, c.State.PidStart, unix.SIGKILL)
+		rt.thaw(c)
 	}
 	unlock, err := fsutil.Lock(rt.store.supervisorLock(c.ID))
 	if errors.Is(err, os.ErrNotExist) {
@@ -254,6 +255,7 @@ func (rt *Runtime) Stop(ref string, timeout time.Duration) error {
 		}
 	}
 	if err := signalProcess(c.State.Pid, c.State.PidStart, sig); err == nil {
+		rt.thaw(c) // a frozen process takes its signal once thawed, as Docker's stop does
 		if !waitGone(c.State.Pid, c.State.PidStart, timeout) {
 			signalProcess(c.State.Pid, c.State.PidStart, unix.SIGKILL)
 			waitGone(c.State.Pid, c.State.PidStart, 10*time.Second)
@@ -270,6 +272,9 @@ func (rt *Runtime) Kill(ref string, sig unix.Signal) error {
 	}
 	if err := signalProcess(c.State.Pid, c.State.PidStart, sig); err != nil {
 		return fmt.Errorf("Cannot kill container: %s: Container %s is not running", ref, c.ShortID())
+	}
+	if sig == unix.SIGKILL {
+		rt.thaw(c)
 	}
 	return nil
 }

@@ -74,6 +74,9 @@ func (c *Container) portsText() string {
 func (c *Container) statusText(now time.Time) string {
 	switch c.State.Status {
 	case Running:
+		if c.State.Paused {
+			return "Up " + humanDuration(now.Sub(c.State.StartedAt)) + " (Paused)"
+		}
 		return "Up " + humanDuration(now.Sub(c.State.StartedAt))
 	case Exited:
 		if c.State.FinishedAt.IsZero() {

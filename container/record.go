@@ -77,6 +77,8 @@ type State struct {
 	PidStart   uint64    `json:"PidStart,omitempty"`
 	ExitCode   int       `json:"ExitCode"`
 	OOMKilled  bool      `json:"OOMKilled"`
+	// Paused: its processes are frozen (pause); it is still running.
+	Paused bool `json:"Paused"`
 	Error      string    `json:"Error,omitempty"`
 	StartedAt  time.Time `json:"StartedAt"`
 	FinishedAt time.Time `json:"FinishedAt"`

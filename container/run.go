@@ -319,6 +319,7 @@ func (rt *Runtime) finish(c *Container, code int) {
 		r.State.Status = Exited
 		r.State.ExitCode = code
 		r.State.OOMKilled = oom
+		r.State.Paused = false
 		r.NetworkSettings = nil
 		r.State.Pid = 0
 		r.State.FinishedAt = time.Now().UTC()

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+
+	"github.com/urfave/cli/v3"
+)
+
+// The everyday container commands beyond the lifecycle: flags into one
+// call each, as in command.go.
+
+func pauseCommand() *cli.Command {
+	return &cli.Command{
+		Name: "pause", Usage: "freeze every process of running containers", ArgsUsage: "CONTAINER...",
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			return eachArg(cmd, func(ref string) error { return runtimeFor(cmd).Pause(ref) })
+		},
+	}
+}
+
+func unpauseCommand() *cli.Command {
+	return &cli.Command{
+		Name: "unpause", Usage: "resume paused containers", ArgsUsage: "CONTAINER...",
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			return eachArg(cmd, func(ref string) error { return runtimeFor(cmd).Unpause(ref) })
+		},
+	}
+}
+
+func waitCommand() *cli.Command {
+	return &cli.Command{
+		Name: "wait", Usage: "block until containers stop, then print their exit codes", ArgsUsage: "CONTAINER...",
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			return eachArgQuiet(cmd, func(ref string) error { return runtimeFor(cmd).Wait(ref, os.Stdout) })
+		},
+	}
+}
+
+func renameCommand() *cli.Command {
+	return &cli.Command{
+		Name: "rename", Usage: "rename a container", ArgsUsage: "CONTAINER NEW_NAME",
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.NArg() != 2 {
+				return usage(errors.New("requires exactly 2 arguments: CONTAINER NEW_NAME"))
+			}
+			return general(runtimeFor(cmd).Rename(cmd.Args().Get(0), cmd.Args().Get(1)))
+		},
+	}
+}
+
+func diffCommand() *cli.Command {
+	return &cli.Command{
+		Name: "diff", Usage: "list the changes to a container's filesystem (A added, C changed, D deleted)", ArgsUsage: "CONTAINER",
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			ref, err := oneArg(cmd, "CONTAINER")
+			if err != nil {
+				return err
+			}
+			return general(runtimeFor(cmd).Diff(ref, os.Stdout))
+		},
+	}
+}
+
+func topCommand() *cli.Command {
+	return &cli.Command{
+		Name: "top", Usage: "show a container's processes (ps options, -ef by default)", ArgsUsage: "CONTAINER [ps OPTIONS]",
+		SkipFlagParsing: true,
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.NArg() == 0 {
+				return usage(errors.New("requires at least 1 argument: CONTAINER"))
+			}
+			args := cmd.Args().Slice()
+			return general(runtimeFor(cmd).Top(args[0], args[1:], os.Stdout))
+		},
+	}
+}
+
+// containerCommand is the `container` group, for what has no top-level name.
+func containerCommand() *cli.Command {
+	return &cli.Command{
+		Name: "container", Usage: "manage containers",
+		Commands: []*cli.Command{{
+			Name: "prune", Usage: "remove every stopped container",
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "accepted for Docker compatibility: no prompt is shown"}},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return general(runtimeFor(cmd).Prune(os.Stdout))
+			},
+		}},
+	}
+}

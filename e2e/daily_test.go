@@ -1,0 +1,78 @@
+package e2e
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cpuTicks is a process's user+system time in clock ticks, from the host.
+func cpuTicks(t *testing.T, pid string) int {
+	t.Helper()
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	u, _ := strconv.Atoi(f[11])
+	s, _ := strconv.Atoi(f[12])
+	return u + s
+}
+
+func TestPauseUnpause(t *testing.T) {
+	must(t, "run", "-d", "--name", "busy", "--net", "none", "busybox", "sh", "-c", "while :; do :; done")
+	rmAfter(t, "busy")
+	pid := inspect(t, "busy", "{{.State.Pid}}")
+	must(t, "pause", "busy")
+	if s := status(t, "busy"); !strings.HasSuffix(s, "(Paused)") {
+		t.Fatalf("ps after pause: %q", s)
+	}
+	before := cpuTicks(t, pid)
+	time.Sleep(500 * time.Millisecond)
+	if after := cpuTicks(t, pid); after != before {
+		t.Fatalf("a paused process ran: %d -> %d ticks", before, after)
+	}
+	oneLineError(t, expect(t, 1, "pause", "busy"))
+	must(t, "unpause", "busy")
+	waitFor(t, 5*time.Second, "the process to run again", func() bool { return cpuTicks(t, pid) > before })
+	if s := status(t, "busy"); strings.Contains(s, "Paused") {
+		t.Fatalf("ps after unpause: %q", s)
+	}
+	// A paused container still stops.
+	must(t, "pause", "busy")
+	must(t, "stop", "-t", "1", "busy")
+	if s := status(t, "busy"); !strings.HasPrefix(s, "Exited") {
+		t.Fatalf("stop of a paused container: %q", s)
+	}
+	oneLineError(t, expect(t, 1, "unpause", "busy"))
+}
+
+func TestWaitRenameDiffTopPrune(t *testing.T) {
+	must(t, "run", "-d", "--name", "daily", "--net", "none", "busybox", "sh", "-c", "touch /new; rm /etc/group; sleep 1; exit 7")
+	rmAfter(t, "daily", "daily2")
+	if out := must(t, "top", "daily"); !strings.Contains(out, "PID") || !strings.Contains(out, "sleep 1") {
+		t.Fatalf("top: %q", out)
+	}
+	must(t, "rename", "daily", "daily2")
+	oneLineError(t, expect(t, 1, "inspect", "daily"))
+	if out := must(t, "wait", "daily2"); out != "7\n" {
+		t.Fatalf("wait: %q", out)
+	}
+	if out := must(t, "diff", "daily2"); out != "C /etc\nD /etc/group\nA /new\n" {
+		t.Fatalf("diff: %q", out)
+	}
+	must(t, "run", "-d", "--name", "taken", "--net", "none", "busybox", "sleep", "100")
+	rmAfter(t, "taken")
+	oneLineError(t, expect(t, 1, "rename", "daily2", "taken"))
+	oneLineError(t, expect(t, 1, "rename", "daily2", "bad name"))
+	id := inspect(t, "daily2", "{{.ID}}")
+	if out := must(t, "container", "prune"); !strings.Contains(out, "Deleted Containers:\n") || !strings.Contains(out, id) {
+		t.Fatalf("prune: %q", out)
+	}
+	oneLineError(t, expect(t, 1, "inspect", "daily2"))
+	if !strings.HasPrefix(status(t, "taken"), "Up") {
+		t.Fatal("prune removed a running container")
+	}
+}
