@@ -73,12 +73,12 @@ type State struct {
 	// Pid is init's pid in the host's PID namespace; PidStart its start time
 	// in clock ticks since boot, so that a recycled pid is never mistaken for
 	// the container.
-	Pid        int       `json:"Pid"`
-	PidStart   uint64    `json:"PidStart,omitempty"`
-	ExitCode   int       `json:"ExitCode"`
-	OOMKilled  bool      `json:"OOMKilled"`
+	Pid       int    `json:"Pid"`
+	PidStart  uint64 `json:"PidStart,omitempty"`
+	ExitCode  int    `json:"ExitCode"`
+	OOMKilled bool   `json:"OOMKilled"`
 	// Paused: its processes are frozen (pause); it is still running.
-	Paused bool `json:"Paused"`
+	Paused     bool      `json:"Paused"`
 	Error      string    `json:"Error,omitempty"`
 	StartedAt  time.Time `json:"StartedAt"`
 	FinishedAt time.Time `json:"FinishedAt"`
