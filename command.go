@@ -30,10 +30,19 @@ func commands() []*cli.Command {
 				&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "show all containers (default shows just running)"},
 				&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only display container IDs"},
 				&cli.BoolFlag{Name: "no-trunc", Usage: "do not truncate output"},
+				&cli.StringSliceFlag{Name: "filter", Aliases: []string{"f"}, Usage: "filter: id, name, label, status, ancestor, network (KEY=VALUE)"},
+				&cli.IntFlag{Name: "last", Aliases: []string{"n"}, Usage: "show the n last created containers (all states)"},
+				&cli.BoolFlag{Name: "latest", Aliases: []string{"l"}, Usage: "show the latest created container"},
+				&cli.StringFlag{Name: "format", Usage: "format rows with a Go template ({{.ID}} {{.Names}} ...; 'table ...' adds a header)"},
 			},
 			Action: func(ctx context.Context, cmd *cli.Command) error {
+				last := int(cmd.Int("last"))
+				if cmd.Bool("latest") {
+					last = 1
+				}
 				return runtimeFor(cmd).Ps(os.Stdout, container.PsOptions{
-					All: cmd.Bool("all"), Quiet: cmd.Bool("quiet"), NoTrunc: cmd.Bool("no-trunc")})
+					All: cmd.Bool("all"), Quiet: cmd.Bool("quiet"), NoTrunc: cmd.Bool("no-trunc"),
+					Filters: cmd.StringSlice("filter"), Last: last, Format: cmd.String("format")})
 			},
 		},
 		{
@@ -207,6 +216,7 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "ulimit", Usage: "resource limit: NAME=SOFT[:HARD] (nofile, nproc, core, ...)"},
 			&cli.StringSliceFlag{Name: "sysctl", Usage: "a namespaced sysctl: KEY=VALUE (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)"},
 			&cli.StringSliceFlag{Name: "group-add", Usage: "an additional group, by number or by name in the image"},
+			&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "set a label: KEY[=VALUE]"},
 			&cli.StringFlag{Name: "userns", Usage: "remap: root in the container is an unprivileged uid of mydocker's /etc/subuid range"},
 			&cli.StringSliceFlag{Name: "security-opt", Usage: "seccomp=unconfined|PROFILE.json, no-new-privileges[:true|false]"},
 			&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit (e.g. 100m, 1g)"},
@@ -235,7 +245,7 @@ func runCommand() *cli.Command {
 				PublishAll: cmd.Bool("publish-all"), Pull: cmd.String("pull"), Devices: cmd.StringSlice("device"),
 				Confine: container.ConfineOptions{ReadOnly: cmd.Bool("read-only"), Tmpfs: cmd.StringSlice("tmpfs"), ShmSize: cmd.String("shm-size"),
 					Ulimits: cmd.StringSlice("ulimit"), Sysctls: cmd.StringSlice("sysctl"), GroupAdd: cmd.StringSlice("group-add")},
-				Userns: cmd.String("userns"),
+				Userns: cmd.String("userns"), Labels: cmd.StringSlice("label"),
 				Security: container.SecurityOptions{CapAdd: cmd.StringSlice("cap-add"), CapDrop: cmd.StringSlice("cap-drop"),
 					Privileged: cmd.Bool("privileged"), SecurityOpt: cmd.StringSlice("security-opt")},
 				Name: cmd.String("name"), Hostname: cmd.String("hostname"), Workdir: cmd.String("workdir"),

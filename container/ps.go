@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"text/template"
@@ -18,10 +21,95 @@ import (
 // PsOptions are the flags of `mydocker ps`.
 type PsOptions struct {
 	All, Quiet, NoTrunc bool
+	// Filters are --filter KEY=VALUE: id, name, label, status, ancestor,
+	// network; several of one key: any; of different keys: all.
+	Filters []string
+	// Last shows the n most recently created containers (any state).
+	Last int
+	// Format is a Go template for each row; "table TEMPLATE" adds a header.
+	Format string
+}
+
+// psRow is what a --format template sees of a container, as Docker names it.
+type psRow struct {
+	ID, Image, Command, CreatedAt, RunningFor, Status, Ports, Names, Labels, State, Networks string
+}
+
+// match is the filter of ps: nil when every filter is known.
+func psFilter(filters []string) (func(c *Container) bool, error) {
+	byKey := map[string][]string{}
+	for _, f := range filters {
+		k, v, ok := strings.Cut(f, "=")
+		switch k {
+		case "id", "name", "label", "status", "ancestor", "network":
+		default:
+			return nil, fmt.Errorf("invalid filter '%s'", f)
+		}
+		if !ok || v == "" && k != "label" {
+			return nil, fmt.Errorf("invalid filter '%s': want KEY=VALUE", f)
+		}
+		if k == "status" {
+			switch v {
+			case "created", "running", "exited", "paused":
+			default:
+				return nil, fmt.Errorf("invalid filter 'status=%s': created, running, exited or paused", v)
+			}
+		}
+		byKey[k] = append(byKey[k], v)
+	}
+	one := func(c *Container, k, v string) bool {
+		switch k {
+		case "id":
+			return strings.HasPrefix(c.ID, v)
+		case "name":
+			return strings.Contains(c.Name, strings.TrimPrefix(v, "/"))
+		case "label":
+			lk, lv, hasValue := strings.Cut(v, "=")
+			got, ok := c.Config.Labels[lk]
+			return ok && (!hasValue || got == lv)
+		case "status":
+			if v == "paused" {
+				return c.State.Status == Running && c.State.Paused
+			}
+			return string(c.State.Status) == v && !(v == "running" && c.State.Paused)
+		case "ancestor":
+			return c.Image == v || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), strings.TrimPrefix(v, "sha256:"))
+		case "network":
+			return c.Config.NetworkMode == v
+		}
+		return false
+	}
+	return func(c *Container) bool {
+		for k, vs := range byKey {
+			any := false
+			for _, v := range vs {
+				any = any || one(c, k, v)
+			}
+			if !any {
+				return false
+			}
+		}
+		return true
+	}, nil
 }
 
 // Ps prints the container table, as `docker ps` does.
 func (rt *Runtime) Ps(w io.Writer, o PsOptions) error {
+	match, err := psFilter(o.Filters)
+	if err != nil {
+		return errdefs.WithCode(err, errdefs.CodeGeneral)
+	}
+	var tmpl *template.Template
+	table := false
+	if o.Format != "" {
+		f := o.Format
+		if rest, ok := strings.CutPrefix(f, "table"); ok {
+			table, f = true, strings.TrimSpace(rest)
+		}
+		if tmpl, err = parseFormat(f); err != nil {
+			return err
+		}
+	}
 	list, err := rt.Reconcile()
 	if err != nil {
 		if list == nil {
@@ -31,15 +119,26 @@ func (rt *Runtime) Ps(w io.Writer, o PsOptions) error {
 		logrus.Warnf("reconciling: %v", err)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	if !o.Quiet {
+	if !o.Quiet && tmpl == nil {
 		fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
 	}
+	if table && !o.Quiet {
+		header := regexp.MustCompile(`\{\{\s*\.(\w+)\s*\}\}`).ReplaceAllStringFunc(o.Format[len("table"):], func(m string) string {
+			return strings.ToUpper(strings.Trim(m, "{}. "))
+		})
+		fmt.Fprintln(tw, strings.TrimSpace(header))
+	}
 	now := time.Now()
+	shown := 0
 	for i := len(list) - 1; i >= 0; i-- { // newest first
 		c := list[i]
-		if !o.All && c.State.Status != Running {
+		if o.Last > 0 && shown >= o.Last {
+			break
+		}
+		if !o.All && o.Last == 0 && c.State.Status != Running || !match(c) {
 			continue
 		}
+		shown++
 		id := c.ShortID()
 		if o.NoTrunc {
 			id = c.ID
@@ -51,6 +150,25 @@ func (rt *Runtime) Ps(w io.Writer, o PsOptions) error {
 		command := strings.Join(c.Spec.Process.Args, " ")
 		if !o.NoTrunc && len(command) > 20 {
 			command = command[:19] + "…"
+		}
+		if tmpl != nil {
+			var labels []string
+			for k, v := range c.Config.Labels {
+				labels = append(labels, k+"="+v)
+			}
+			sort.Strings(labels)
+			state := string(c.State.Status)
+			if c.State.Paused {
+				state = "paused"
+			}
+			row := psRow{ID: id, Image: c.Image, Command: strconv.Quote(command), CreatedAt: c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
+				RunningFor: humanDuration(now.Sub(c.Created)) + " ago", Status: c.statusText(now), Ports: c.portsText(), Names: c.Name,
+				Labels: strings.Join(labels, ","), State: state, Networks: c.Config.NetworkMode}
+			if err := tmpl.Execute(tw, row); err != nil {
+				return errdefs.WithCode(fmt.Errorf("--format: %w", err), errdefs.CodeGeneral)
+			}
+			fmt.Fprintln(tw)
+			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%q\t%s ago\t%s\t%s\t%s\n", id, c.Image, command,
 			humanDuration(now.Sub(c.Created)), c.statusText(now), c.portsText(), c.Name)

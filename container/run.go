@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -96,6 +97,20 @@ func (rt *Runtime) create(o *RunOptions, img *image.Image) (*Container, *os.File
 		}
 		ports = append(ports, exposed...)
 	}
+	labels := map[string]string{}
+	for k, v := range img.Config.Config.Labels {
+		labels[k] = v
+	}
+	for _, l := range o.Labels {
+		k, v, _ := strings.Cut(l, "=")
+		if k == "" {
+			return nil, nil, fmt.Errorf("invalid label %q: want KEY[=VALUE]", l)
+		}
+		labels[k] = v
+	}
+	if len(labels) == 0 {
+		labels = nil
+	}
 	id := newID()
 	spec, err := buildSpec(o, img, id)
 	if err != nil {
@@ -166,7 +181,7 @@ func (rt *Runtime) create(o *RunOptions, img *image.Image) (*Container, *os.File
 		Config: Config{
 			Tty: o.TTY, OpenStdin: o.Interactive, Detach: o.Detach, AutoRemove: o.AutoRemove,
 			Volumes: o.Volumes, Cmd: o.Args, Env: o.Env, NetworkMode: netMode, PortBindings: ports,
-			User: spec.Process.User.Username, StopSignal: img.Config.Config.StopSignal, Labels: img.Config.Config.Labels,
+			User: spec.Process.User.Username, StopSignal: img.Config.Config.StopSignal, Labels: labels,
 		},
 		State:      State{Status: Created},
 		CgroupPath: id,

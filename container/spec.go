@@ -35,6 +35,8 @@ type RunOptions struct {
 	// Pull is when to pull the image: missing (default), always, never.
 	Pull     string
 	Security SecurityOptions
+	// Labels are --label KEY[=VALUE], over the image's.
+	Labels []string
 	// Devices are --device HOST[:CONTAINER][:rwm] values.
 	Devices []string
 	Confine ConfineOptions

@@ -186,13 +186,15 @@ type stateRecord struct {
 	ImageID         string            `json:"ImageId"`
 	Created         time.Time         `json:"Created"`
 	Command         []string          `json:"Command"`
+	Labels          map[string]string `json:"Labels,omitempty"`
+	NetworkMode     string            `json:"NetworkMode,omitempty"`
 	State           State             `json:"State"`
 	NetworkSettings *network.Endpoint `json:"NetworkSettings,omitempty"`
 }
 
 func stateOf(c *Container) stateRecord {
 	r := stateRecord{ID: c.ID, Name: c.Name, Image: c.Image, ImageID: c.ImageID, Created: c.Created,
-		State: c.State, NetworkSettings: c.NetworkSettings}
+		State: c.State, NetworkSettings: c.NetworkSettings, Labels: c.Config.Labels, NetworkMode: c.Config.NetworkMode}
 	if c.Spec != nil && c.Spec.Process != nil {
 		r.Command = c.Spec.Process.Args
 	}
@@ -203,7 +205,8 @@ func stateOf(c *Container) stateRecord {
 // reconciliation and the image and network commands.
 func (r stateRecord) light() *Container {
 	return &Container{ID: r.ID, Name: r.Name, Image: r.Image, ImageID: r.ImageID, Created: r.Created,
-		Spec: &specs.Spec{Process: &specs.Process{Args: r.Command}}, State: r.State, NetworkSettings: r.NetworkSettings}
+		Spec: &specs.Spec{Process: &specs.Process{Args: r.Command}}, State: r.State, NetworkSettings: r.NetworkSettings,
+		Config: Config{Labels: r.Labels, NetworkMode: r.NetworkMode}}
 }
 
 // save writes a new record, both files; the caller made c.

@@ -76,3 +76,42 @@ func TestWaitRenameDiffTopPrune(t *testing.T) {
 		t.Fatal("prune removed a running container")
 	}
 }
+
+func TestPsFilterFormatLabels(t *testing.T) {
+	must(t, "run", "-d", "--name", "lab-a", "--label", "tier=web", "--label", "solo", "--net", "none", "busybox", "sleep", "100")
+	must(t, "run", "--name", "lab-b", "--label", "tier=db", "--net", "none", "busybox", "true")
+	rmAfter(t, "lab-a", "lab-b")
+	names := func(args ...string) string {
+		return strings.TrimSpace(must(t, append([]string{"ps", "-a", "--format", "{{.Names}}"}, args...)...))
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--filter", "label=tier=web"}, "lab-a"},
+		{[]string{"--filter", "label=tier"}, "lab-b\nlab-a"},
+		{[]string{"--filter", "label=solo", "--filter", "name=lab"}, "lab-a"},
+		{[]string{"--filter", "status=exited", "--filter", "name=lab-"}, "lab-b"},
+		{[]string{"--filter", "name=lab-a", "--filter", "name=lab-b"}, "lab-b\nlab-a"},
+		{[]string{"--filter", "ancestor=busybox", "--filter", "label=tier=db"}, "lab-b"},
+		{[]string{"--filter", "network=none", "--filter", "name=lab-a"}, "lab-a"},
+	} {
+		if got := names(tc.args...); got != tc.want {
+			t.Errorf("ps %v: %q, want %q", tc.args, got, tc.want)
+		}
+	}
+	if got := strings.TrimSpace(must(t, "ps", "-n", "1", "--format", "{{.Names}} {{.State}} {{.Labels}}")); got != "lab-b exited tier=db" {
+		t.Errorf("ps -n 1: %q", got)
+	}
+	if got := must(t, "ps", "--filter", "name=lab-a", "--format", "table {{.Names}}\t{{.Status}}"); !strings.HasPrefix(got, "NAMES") || !strings.Contains(got, "lab-a") {
+		t.Errorf("table format: %q", got)
+	}
+	if got := inspect(t, "lab-a", "{{.Config.Labels.tier}}"); got != "web" {
+		t.Errorf("inspect labels: %q", got)
+	}
+	for _, bad := range [][]string{{"ps", "--filter", "colour=red"}, {"ps", "--filter", "status=sleepy"}} {
+		oneLineError(t, expect(t, 1, bad...))
+	}
+	oneLineError(t, expect(t, 125, "ps", "--format", "{{.Nope"))
+	oneLineError(t, expect(t, 125, "run", "--rm", "--label", "=x", "busybox", "true"))
+}
