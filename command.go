@@ -51,6 +51,8 @@ func commands() []*cli.Command {
 				&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "follow log output until the container exits"},
 				&cli.StringFlag{Name: "tail", Aliases: []string{"n"}, Value: "all", Usage: "number of lines to show from the end"},
 				&cli.BoolFlag{Name: "timestamps", Aliases: []string{"t"}, Usage: "show timestamps"},
+				&cli.StringFlag{Name: "since", Usage: "show lines since a time (RFC 3339, Unix seconds, or a duration such as 10m)"},
+				&cli.StringFlag{Name: "until", Usage: "show lines until a time (as --since)"},
 			},
 			Action: func(ctx context.Context, cmd *cli.Command) error {
 				ref, err := oneArg(cmd, "CONTAINER")
@@ -61,8 +63,17 @@ func commands() []*cli.Command {
 				if err != nil {
 					return usage(err)
 				}
+				now := time.Now()
+				since, err := container.ParseLogTime(cmd.String("since"), now)
+				if err != nil {
+					return usage(fmt.Errorf("--since: %w", err))
+				}
+				until, err := container.ParseLogTime(cmd.String("until"), now)
+				if err != nil {
+					return usage(fmt.Errorf("--until: %w", err))
+				}
 				return general(runtimeFor(cmd).Logs(ref, container.LogsOptions{
-					Follow: cmd.Bool("follow"), Tail: tail, Timestamps: cmd.Bool("timestamps")}, os.Stdout, os.Stderr))
+					Follow: cmd.Bool("follow"), Tail: tail, Timestamps: cmd.Bool("timestamps"), Since: since, Until: until}, os.Stdout, os.Stderr))
 			},
 		},
 		{

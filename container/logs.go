@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -84,6 +85,29 @@ type LogsOptions struct {
 	Follow     bool
 	Tail       int // -1: all
 	Timestamps bool
+	// Since and Until bound the lines shown by their time (zero: no bound).
+	Since, Until time.Time
+}
+
+// ParseLogTime reads --since/--until as Docker does: RFC 3339 (with or
+// without fractions or a zone, or a date alone), Unix seconds, or a
+// duration before now ("10m", "1h30m").
+func ParseLogTime(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	if secs, err := strconv.ParseFloat(s, 64); err == nil {
+		return time.Unix(0, int64(secs*1e9)), nil
+	}
+	return time.Time{}, fmt.Errorf("invalid time %q: want RFC 3339 (2006-01-02T15:04:05Z), Unix seconds or a duration (10m)", s)
 }
 
 // Logs writes a container's logged output to stdout and stderr, each line
@@ -104,6 +128,9 @@ func (rt *Runtime) Logs(ref string, o LogsOptions, stdout, stderr io.Writer) err
 	emit := func(line []byte) {
 		var e logEntry
 		if json.Unmarshal(line, &e) != nil {
+			return
+		}
+		if !o.Since.IsZero() && e.Time.Before(o.Since) || !o.Until.IsZero() && e.Time.After(o.Until) {
 			return
 		}
 		w := stdout

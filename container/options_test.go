@@ -227,3 +227,23 @@ func TestResourcesToSpec(t *testing.T) {
 		}
 	}
 }
+
+func TestParseLogTime(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"10m":                  now.Add(-10 * time.Minute),
+		"1h30m":                now.Add(-90 * time.Minute),
+		"2026-11-28T11:00:00Z": time.Date(2026, 11, 28, 11, 0, 0, 0, time.UTC),
+		"1764331200":           time.Unix(1764331200, 0),
+	} {
+		got, err := ParseLogTime(in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("ParseLogTime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"yesterday", "10 minutes", "2026-13-01"} {
+		if _, err := ParseLogTime(bad, now); err == nil {
+			t.Errorf("ParseLogTime(%q) accepted", bad)
+		}
+	}
+}

@@ -115,3 +115,24 @@ func TestPsFilterFormatLabels(t *testing.T) {
 	oneLineError(t, expect(t, 125, "ps", "--format", "{{.Nope"))
 	oneLineError(t, expect(t, 125, "run", "--rm", "--label", "=x", "busybox", "true"))
 }
+
+func TestLogsSinceUntil(t *testing.T) {
+	must(t, "run", "-d", "--name", "chatty", "--net", "none", "busybox", "sh", "-c", "echo first; sleep 0.3; echo second")
+	rmAfter(t, "chatty")
+	must(t, "wait", "chatty")
+	lines := strings.Split(strings.TrimSpace(must(t, "logs", "-t", "chatty")), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("logs -t: %q", lines)
+	}
+	first, second := strings.Fields(lines[0])[0], strings.Fields(lines[1])[0]
+	if out := must(t, "logs", "--since", second, "chatty"); out != "second\n" {
+		t.Errorf("--since %s: %q", second, out)
+	}
+	if out := must(t, "logs", "--until", first, "chatty"); out != "first\n" {
+		t.Errorf("--until %s: %q", first, out)
+	}
+	if out := must(t, "logs", "--since", "1h", "chatty"); out != "first\nsecond\n" {
+		t.Errorf("--since 1h: %q", out)
+	}
+	oneLineError(t, expect(t, 125, "logs", "--since", "yesterday", "chatty"))
+}
