@@ -167,6 +167,7 @@ func commands() []*cli.Command {
 		renameCommand(),
 		diffCommand(),
 		topCommand(),
+		cpCommand(),
 		containerCommand(),
 		{
 			Name: "port", Usage: "list a container's published ports", ArgsUsage: "CONTAINER",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v3"
 )
@@ -88,5 +89,25 @@ func containerCommand() *cli.Command {
 				return general(runtimeFor(cmd).Prune(os.Stdout))
 			},
 		}},
+	}
+}
+
+func cpCommand() *cli.Command {
+	return &cli.Command{
+		Name: "cp", Usage: "copy files between a running container and the host", ArgsUsage: "CONTAINER:SRC HOSTDEST | HOSTSRC CONTAINER:DEST",
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.NArg() != 2 {
+				return usage(errors.New("requires exactly 2 arguments: CONTAINER:SRC HOSTDEST or HOSTSRC CONTAINER:DEST"))
+			}
+			a, b := cmd.Args().Get(0), cmd.Args().Get(1)
+			rt := runtimeFor(cmd)
+			if ref, path, ok := strings.Cut(a, ":"); ok && !strings.Contains(b, ":") {
+				return general(rt.CopyFromContainer(ref, path, b))
+			}
+			if ref, path, ok := strings.Cut(b, ":"); ok && !strings.Contains(a, ":") {
+				return general(rt.CopyToContainer(a, ref, path))
+			}
+			return usage(errors.New("one of the two paths must be CONTAINER:PATH, and only one"))
+		},
 	}
 }

@@ -136,3 +136,41 @@ func TestLogsSinceUntil(t *testing.T) {
 	}
 	oneLineError(t, expect(t, 125, "logs", "--since", "yesterday", "chatty"))
 }
+
+// cp both ways; a symlink in the container pointing at / or out of it
+// resolves inside the container, never to the host's files.
+func TestCp(t *testing.T) {
+	must(t, "run", "-d", "--name", "cpbox", "--net", "none", "busybox", "sh", "-c",
+		"mkdir -p /data/sub && echo inside > /data/sub/f && ln -s /etc /data/etclink && ln -s ../../../../../etc/passwd /escape && ln -s / /data/root && sleep 1000")
+	rmAfter(t, "cpbox")
+	waitFor(t, 5*time.Second, "the files", func() bool { return mydocker("exec", "cpbox", "test", "-e", "/data/root").code == 0 })
+	dir := t.TempDir()
+	must(t, "cp", "cpbox:/data", dir)
+	if data, err := os.ReadFile(dir + "/data/sub/f"); err != nil || string(data) != "inside\n" {
+		t.Fatalf("cp out: %q %v", data, err)
+	}
+	if l, _ := os.Readlink(dir + "/data/etclink"); l != "/etc" {
+		t.Fatalf("a symlink was not copied as one: %q", l)
+	}
+	// Through a symlink: the container's passwd, not the host's.
+	must(t, "cp", "cpbox:/escape", dir+"/passwd")
+	host, _ := os.ReadFile("/etc/passwd")
+	if data, _ := os.ReadFile(dir + "/passwd"); string(data) == string(host) || !strings.HasPrefix(string(data), "root:x:0:0") {
+		t.Fatalf("cp followed a symlink out of the container: %q", data)
+	}
+	must(t, "cp", "cpbox:/data/root/etc/hostname", dir+"/hostname")
+	if data, _ := os.ReadFile(dir + "/hostname"); strings.TrimSpace(string(data)) != inspect(t, "cpbox", "{{.ID}}")[:12] {
+		t.Fatalf("through a link to /: %q", data)
+	}
+	// Into the container, also through a symlink that points at /.
+	os.WriteFile(dir+"/in", []byte("from host\n"), 0o644)
+	must(t, "cp", dir+"/in", "cpbox:/data/root/tmp/")
+	if out := must(t, "exec", "cpbox", "cat", "/tmp/in"); out != "from host\n" {
+		t.Fatalf("cp in: %q", out)
+	}
+	if _, err := os.Stat("/tmp/in"); err == nil {
+		t.Fatal("cp in wrote on the host")
+	}
+	oneLineError(t, expect(t, 1, "cp", "cpbox:/nope", dir))
+	oneLineError(t, expect(t, 125, "cp", dir, dir))
+}
