@@ -180,6 +180,12 @@ func commands() []*cli.Command {
 			},
 		},
 		{
+			Name: "reap", Hidden: true, Usage: "internal: PID 1 under --init, reaping zombies", SkipFlagParsing: true,
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return container.Reap(cmd.Args().Slice())
+			},
+		},
+		{
 			Name: "execinit", Hidden: true, Usage: "internal: a process exec'd into a container",
 			SkipFlagParsing: true,
 			Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -229,6 +235,7 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "sysctl", Usage: "a namespaced sysctl: KEY=VALUE (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)"},
 			&cli.StringSliceFlag{Name: "group-add", Usage: "an additional group, by number or by name in the image"},
 			&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "set a label: KEY[=VALUE]"},
+			&cli.BoolFlag{Name: "init", Usage: "run a reaper as PID 1 that forwards signals and reaps zombies"},
 			&cli.StringFlag{Name: "userns", Usage: "remap: root in the container is an unprivileged uid of mydocker's /etc/subuid range"},
 			&cli.StringSliceFlag{Name: "security-opt", Usage: "seccomp=unconfined|PROFILE.json, no-new-privileges[:true|false]"},
 			&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit (e.g. 100m, 1g)"},
@@ -257,7 +264,7 @@ func runCommand() *cli.Command {
 				PublishAll: cmd.Bool("publish-all"), Pull: cmd.String("pull"), Devices: cmd.StringSlice("device"),
 				Confine: container.ConfineOptions{ReadOnly: cmd.Bool("read-only"), Tmpfs: cmd.StringSlice("tmpfs"), ShmSize: cmd.String("shm-size"),
 					Ulimits: cmd.StringSlice("ulimit"), Sysctls: cmd.StringSlice("sysctl"), GroupAdd: cmd.StringSlice("group-add")},
-				Userns: cmd.String("userns"), Labels: cmd.StringSlice("label"),
+				Userns: cmd.String("userns"), Labels: cmd.StringSlice("label"), Init: cmd.Bool("init"),
 				Security: container.SecurityOptions{CapAdd: cmd.StringSlice("cap-add"), CapDrop: cmd.StringSlice("cap-drop"),
 					Privileged: cmd.Bool("privileged"), SecurityOpt: cmd.StringSlice("security-opt")},
 				Name: cmd.String("name"), Hostname: cmd.String("hostname"), Workdir: cmd.String("workdir"),

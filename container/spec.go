@@ -35,6 +35,8 @@ type RunOptions struct {
 	// Pull is when to pull the image: missing (default), always, never.
 	Pull     string
 	Security SecurityOptions
+	// Init runs the command under a reaper as PID 1 (--init).
+	Init bool
 	// Labels are --label KEY[=VALUE], over the image's.
 	Labels []string
 	// Devices are --device HOST[:CONTAINER][:rwm] values.
@@ -130,6 +132,11 @@ func buildSpec(o *RunOptions, img *image.Image, id string) (*specs.Spec, error) 
 	}
 	if err := o.Confine.apply(spec, o.Network == "host"); err != nil {
 		return nil, err
+	}
+	if o.Init {
+		if err := withInit(spec); err != nil {
+			return nil, err
+		}
 	}
 	return spec, nil
 }

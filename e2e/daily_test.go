@@ -174,3 +174,33 @@ func TestCp(t *testing.T) {
 	oneLineError(t, expect(t, 1, "cp", "cpbox:/nope", dir))
 	oneLineError(t, expect(t, 125, "cp", dir, dir))
 }
+
+// --init reaps an orphan that the command, as PID 1, never would, and
+// passes the command's exit status and a stop's signal through.
+func TestInitReaps(t *testing.T) {
+	zombies := func(name string) int {
+		out := must(t, "exec", name, "ps", "-o", "stat")
+		return strings.Count(out, "Z")
+	}
+	// (sleep &) leaves an orphan to PID 1; exec sleep makes PID 1 one that
+	// never waits.
+	script := "(sleep 0.1 &); exec sleep 1000"
+	must(t, "run", "-d", "--name", "noinit", "--net", "none", "busybox", "sh", "-c", script)
+	must(t, "run", "-d", "--name", "withinit", "--init", "--net", "none", "busybox", "sh", "-c", script)
+	rmAfter(t, "noinit", "withinit")
+	time.Sleep(500 * time.Millisecond)
+	if zombies("noinit") != 1 {
+		t.Fatalf("without --init the orphan should be a zombie: %q", must(t, "exec", "noinit", "ps", "-o", "pid,stat,comm"))
+	}
+	if n := zombies("withinit"); n != 0 {
+		t.Fatalf("--init left %d zombies", n)
+	}
+	if out := must(t, "exec", "withinit", "cat", "/proc/1/cmdline"); !strings.HasPrefix(out, "/sbin/mydocker-init\x00reap") {
+		t.Fatalf("PID 1 under --init: %q", out)
+	}
+	expect(t, 3, "run", "--rm", "--init", "--net", "none", "busybox", "sh", "-c", "exit 3")
+	must(t, "stop", "-t", "5", "withinit")
+	if code := inspect(t, "withinit", "{{.State.ExitCode}}"); code != "143" {
+		t.Fatalf("SIGTERM through the reaper: exit %s, want 143", code)
+	}
+}
