@@ -70,6 +70,15 @@ func (rt *Runtime) reconcileNetworks(all []*Container) error {
 // died (killed, or the host crashed): its container is killed if still there,
 // its resources released, and the record marked as exited.
 func (rt *Runtime) refresh(c *Container) (*Container, error) {
+	if c.State.Status == Exited && c.State.Restarting {
+		// Between two runs of a restart policy: its monitor holds the lock;
+		// if nobody does, the monitor died and nothing will restart it.
+		if f, ok, _ := fsutil.TryLock(rt.store.supervisorLock(c.ID)); ok {
+			defer f.Close()
+			return rt.store.update(c.ID, func(r *Container) error { r.State.Restarting = false; return nil })
+		}
+		return c, nil
+	}
 	if c.State.Status == Exited {
 		return c, nil
 	}
@@ -188,10 +197,14 @@ func (rt *Runtime) remove(ref string, force bool) error {
 			return err
 		}
 	}
-	if c.State.Status == Running {
+	if c.State.Restarting && !force {
+		return fmt.Errorf("You cannot remove a restarting container %s. Stop the container before attempting removal or force remove", c.ShortID())
+	}
+	if c.State.Status == Running || c.State.Restarting {
 		if !force {
 			return fmt.Errorf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ShortID())
 		}
+		rt.store.update(c.ID, func(r *Container) error { r.State.StopRequested = true; return nil })
 		signalProcess(c.State.Pid, c.State.PidStart, unix.SIGKILL)
 		rt.thaw(c)
 	}
@@ -245,8 +258,13 @@ func (rt *Runtime) Stop(ref string, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	if c.State.Status != Running {
+	if c.State.Status != Running && !c.State.Restarting {
 		return nil
+	}
+	// Final: the monitor restarts no container a stop was asked for.
+	rt.store.update(c.ID, func(r *Container) error { r.State.StopRequested = true; return nil })
+	if c.State.Status != Running {
+		return rt.waitSupervisor(c.ID)
 	}
 	sig := unix.SIGTERM
 	if c.Config.StopSignal != "" {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/mydocker/mydocker/internal/errdefs"
 )
@@ -98,6 +99,42 @@ func (rt *Runtime) Monitor(id string) error {
 	}
 	reply(monitorReport{})
 
+	var delay time.Duration
+	for {
+		started := time.Now()
+		code := rt.supervise(p, logw)
+		rt.finish(c, code)
+		cur, err := rt.store.load(c.ID)
+		if err != nil || !c.Config.RestartPolicy.shouldRestart(code, cur.State.RestartCount, cur.State.StopRequested) {
+			return nil
+		}
+		delay = restartDelay(delay, time.Since(started))
+		rt.store.update(c.ID, func(r *Container) error { r.State.Restarting = true; return nil })
+		if !rt.backOff(c.ID, delay) {
+			rt.store.update(c.ID, func(r *Container) error { r.State.Restarting = false; return nil })
+			return nil
+		}
+		// Restarting stays set until start says running: a stop or rm in
+		// between sees a container that is not over yet.
+		if c, err = rt.store.update(c.ID, func(r *Container) error {
+			r.State.RestartCount++
+			return nil
+		}); err != nil {
+			return err
+		}
+		if p, err = rt.start(c); err != nil {
+			rt.startFailed(c, err)
+			return err
+		}
+		if cur, err := rt.store.load(c.ID); err == nil && cur.State.StopRequested {
+			p.kill() // asked to stop while it was being started
+		}
+	}
+}
+
+// supervise relays a started container's output to its log until it exits,
+// and returns its exit code.
+func (rt *Runtime) supervise(p *process, logw *logWriter) int {
 	var wg sync.WaitGroup
 	pump := func(stream string, src *os.File) {
 		wg.Add(1)
@@ -118,6 +155,5 @@ func (rt *Runtime) Monitor(id string) error {
 	defer runtime.KeepAlive(p.stdin)
 	waitErr := p.cmd.Wait()
 	wg.Wait()
-	rt.finish(c, exitCode(p.cmd.ProcessState, waitErr))
-	return nil
+	return exitCode(p.cmd.ProcessState, waitErr)
 }

@@ -197,6 +197,9 @@ func (c *Container) statusText(now time.Time) string {
 		}
 		return "Up " + humanDuration(now.Sub(c.State.StartedAt))
 	case Exited:
+		if c.State.Restarting {
+			return fmt.Sprintf("Restarting (%d) %s ago", c.State.ExitCode, humanDuration(now.Sub(c.State.FinishedAt)))
+		}
 		if c.State.FinishedAt.IsZero() {
 			return fmt.Sprintf("Exited (%d)", c.State.ExitCode)
 		}

@@ -62,6 +62,8 @@ type Config struct {
 	PortBindings []network.PortMapping `json:"PortBindings,omitempty"`
 	// User is who the command runs as (--user, else the image's USER).
 	User string `json:"User,omitempty"`
+	// RestartPolicy is --restart.
+	RestartPolicy RestartPolicy `json:"RestartPolicy"`
 	// StopSignal is what stop sends first (the image's STOPSIGNAL; SIGTERM).
 	StopSignal string            `json:"StopSignal,omitempty"`
 	Labels     map[string]string `json:"Labels,omitempty"`
@@ -78,10 +80,16 @@ type State struct {
 	ExitCode  int    `json:"ExitCode"`
 	OOMKilled bool   `json:"OOMKilled"`
 	// Paused: its processes are frozen (pause); it is still running.
-	Paused     bool      `json:"Paused"`
-	Error      string    `json:"Error,omitempty"`
-	StartedAt  time.Time `json:"StartedAt"`
-	FinishedAt time.Time `json:"FinishedAt"`
+	Paused bool `json:"Paused"`
+	// Restarting: its monitor waits to start it again (restart policy).
+	Restarting bool `json:"Restarting"`
+	// RestartCount is how many times its monitor started it again.
+	RestartCount int `json:"RestartCount"`
+	// StopRequested: stop or rm asked for its end, which is final.
+	StopRequested bool      `json:"StopRequested,omitempty"`
+	Error         string    `json:"Error,omitempty"`
+	StartedAt     time.Time `json:"StartedAt"`
+	FinishedAt    time.Time `json:"FinishedAt"`
 }
 
 // Rootfs is an overlay of image layers under a per-container upper dir.

@@ -54,6 +54,12 @@ func (rt *Runtime) Run(ctx context.Context, o *RunOptions, out io.Writer) error 
 // create checks the options, resolves the image and stores the new record.
 // The returned file holds the container's supervisor lock.
 func (rt *Runtime) create(o *RunOptions, img *image.Image) (*Container, *os.File, error) {
+	if o.AutoRemove && o.Restart.Name != "" && o.Restart.Name != "no" {
+		return nil, nil, fmt.Errorf("conflicting options: --restart and --rm")
+	}
+	if !o.Detach && o.Restart.Name != "" && o.Restart.Name != "no" {
+		return nil, nil, fmt.Errorf("--restart needs -d: the monitor of a detached container restarts it")
+	}
 	if o.Name != "" {
 		if err := ValidateName(o.Name); err != nil {
 			return nil, nil, err
@@ -179,7 +185,7 @@ func (rt *Runtime) create(o *RunOptions, img *image.Image) (*Container, *os.File
 		Created: time.Now().UTC(),
 		Spec:    spec,
 		Config: Config{
-			Tty: o.TTY, OpenStdin: o.Interactive, Detach: o.Detach, AutoRemove: o.AutoRemove,
+			Tty: o.TTY, OpenStdin: o.Interactive, Detach: o.Detach, AutoRemove: o.AutoRemove, RestartPolicy: o.Restart,
 			Volumes: o.Volumes, Cmd: o.Args, Env: o.Env, NetworkMode: netMode, PortBindings: ports,
 			User: spec.Process.User.Username, StopSignal: img.Config.Config.StopSignal, Labels: labels,
 		},

@@ -35,6 +35,8 @@ type RunOptions struct {
 	// Pull is when to pull the image: missing (default), always, never.
 	Pull     string
 	Security SecurityOptions
+	// Restart is --restart.
+	Restart RestartPolicy
 	// Init runs the command under a reaper as PID 1 (--init).
 	Init bool
 	// Labels are --label KEY[=VALUE], over the image's.

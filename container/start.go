@@ -149,7 +149,8 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		return nil, err
 	}
 	if _, err := rt.store.update(c.ID, func(r *Container) error {
-		r.State = State{Status: Running, Pid: pid, PidStart: start, StartedAt: time.Now().UTC()}
+		r.State = State{Status: Running, Pid: pid, PidStart: start, StartedAt: time.Now().UTC(),
+			RestartCount: r.State.RestartCount, StopRequested: r.State.StopRequested}
 		r.NetworkSettings = ep
 		*c = *r
 		return nil

@@ -204,3 +204,34 @@ func TestInitReaps(t *testing.T) {
 		t.Fatalf("SIGTERM through the reaper: exit %s, want 143", code)
 	}
 }
+
+func TestRestartPolicies(t *testing.T) {
+	// on-failure:3 restarts exactly three times (Docker's back-off: 0.1,
+	// 0.2, 0.4 s), then stays exited.
+	must(t, "run", "-d", "--name", "flaky", "--restart", "on-failure:3", "--net", "none", "busybox", "sh", "-c", "echo run; exit 1")
+	rmAfter(t, "flaky")
+	must(t, "wait", "flaky") // returns when the monitor is done, restarts included
+	if got := inspect(t, "flaky", "{{.State.RestartCount}} {{.State.ExitCode}} {{.State.Restarting}}"); got != "3 1 false" {
+		t.Fatalf("on-failure:3: %q", got)
+	}
+	if out := must(t, "logs", "flaky"); strings.Count(out, "run") != 4 {
+		t.Fatalf("on-failure:3 ran %d times: %q", strings.Count(out, "run"), out)
+	}
+	// always survives the command's exit, even a clean one; stop is final.
+	must(t, "run", "-d", "--name", "again", "--restart", "always", "--net", "none", "busybox", "sh", "-c", "sleep 0.2")
+	rmAfter(t, "again")
+	waitFor(t, 10*time.Second, "a restart", func() bool { return inspect(t, "again", "{{.State.RestartCount}}") != "0" })
+	must(t, "stop", "-t", "1", "again")
+	n := inspect(t, "again", "{{.State.RestartCount}}")
+	time.Sleep(700 * time.Millisecond)
+	if s := status(t, "again"); !strings.HasPrefix(s, "Exited") || inspect(t, "again", "{{.State.RestartCount}}") != n {
+		t.Fatalf("stop did not end an always container: %q", s)
+	}
+	// rm -f ends one between two runs, too.
+	must(t, "run", "-d", "--name", "loop", "--restart", "always", "--net", "none", "busybox", "true")
+	waitFor(t, 10*time.Second, "a restart", func() bool { return inspect(t, "loop", "{{.State.RestartCount}}") != "0" })
+	must(t, "rm", "-f", "loop")
+	for _, bad := range [][]string{{"--restart", "sometimes"}, {"--restart", "on-failure:x"}, {"--restart", "always:3"}, {"--restart", "always", "--rm"}} {
+		oneLineError(t, expect(t, 125, append(append([]string{"run", "-d"}, bad...), "busybox", "true")...))
+	}
+}
