@@ -316,44 +316,43 @@ func (f *nftFirewall) elements(ep *Endpoint) map[string][]nftables.SetElement {
 func port4(p int) []byte { return []byte{byte(p >> 8), byte(p), 0, 0} }
 
 func (f *nftFirewall) addContainer(ep *Endpoint) error {
-	if len(ep.Ports) == 0 {
-		return nil
-	}
-	c, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
-	}
-	for name, els := range f.elements(ep) {
-		proto := strings.TrimPrefix(strings.TrimPrefix(name, "pubip_"), "pub_")
-		if err := c.SetAddElements(pubSet(f.table(), proto, strings.HasPrefix(name, "pubip_")), els); err != nil {
-			return fmt.Errorf("nftables: %w", err)
-		}
-	}
-	if err := c.Flush(); err != nil {
+	if err := f.changeElements(ep, true); err != nil {
 		return fmt.Errorf("nftables: publishing the ports of %s: %w", ep.ContainerID[:12], err)
 	}
 	return nil
 }
 
 func (f *nftFirewall) removeContainer(ep *Endpoint) error {
+	if err := f.changeElements(ep, false); err != nil {
+		// Some already gone: delete them by owner instead.
+		return f.removeContainers([]string{ep.ContainerID}, nil)
+	}
+	return nil
+}
+
+// changeElements adds (or deletes) the map elements of ep's ports, in one
+// netlink batch.
+func (f *nftFirewall) changeElements(ep *Endpoint, add bool) error {
 	if len(ep.Ports) == 0 {
 		return nil
 	}
 	c, err := nftables.New()
 	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
+		return err
 	}
 	for name, els := range f.elements(ep) {
 		proto := strings.TrimPrefix(strings.TrimPrefix(name, "pubip_"), "pub_")
-		if err := c.SetDeleteElements(pubSet(f.table(), proto, strings.HasPrefix(name, "pubip_")), els); err != nil {
-			return fmt.Errorf("nftables: %w", err)
+		set := pubSet(f.table(), proto, strings.HasPrefix(name, "pubip_"))
+		if add {
+			err = c.SetAddElements(set, els)
+		} else {
+			err = c.SetDeleteElements(set, els)
+		}
+		if err != nil {
+			return err
 		}
 	}
-	if err := c.Flush(); err != nil {
-		// Some already gone: delete them by owner instead.
-		return f.removeContainers([]string{ep.ContainerID}, nil)
-	}
-	return nil
+	return c.Flush()
 }
 
 // removeContainers deletes the elements of the given containers, or, with
