@@ -76,7 +76,7 @@ test: deps lint build busybox.tar bin/tools/udpecho bin/tools/sysprobe
 # The test binaries are built here: compiling under emulation is slow.
 TEST_LINES := ^(---|PASS|FAIL|ok|e2e)|_test.go:
 NET_TESTS := Network|Publish|Port|FromAnotherHost|Isolation|Forward|Bridge|UDP|Killed
-V2_TESTS := Cgroup|RunEcho|ExitCodes|TestExec$$|TestStop$$|MonitorKilled|TestDevicePolicy|TestDefaultConfinement|TestSecurityOpt|TestUsernsRemap|TestPauseUnpause
+V2_TESTS := Cgroup|RunEcho|ExitCodes|TestExec$$|TestStop$$|MonitorKilled|TestDevicePolicy|TestDefaultConfinement|TestSecurityOpt|TestUsernsRemap|TestPauseUnpause|TestStats
 test-cgroupv2: deps-vm build busybox.tar bin/tools/udpecho bin/tools/sysprobe
 	go test -c -o bin/cgroups.test ./cgroups
 	go test -c -o bin/e2e.test ./e2e

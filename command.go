@@ -168,6 +168,7 @@ func commands() []*cli.Command {
 		diffCommand(),
 		topCommand(),
 		cpCommand(),
+		statsCommand(),
 		containerCommand(),
 		{
 			Name: "port", Usage: "list a container's published ports", ArgsUsage: "CONTAINER",

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v3"
+
+	"github.com/mydocker/mydocker/container"
 )
 
 // The everyday container commands beyond the lifecycle: flags into one
@@ -108,6 +110,20 @@ func cpCommand() *cli.Command {
 				return general(rt.CopyToContainer(a, ref, path))
 			}
 			return usage(errors.New("one of the two paths must be CONTAINER:PATH, and only one"))
+		},
+	}
+}
+
+func statsCommand() *cli.Command {
+	return &cli.Command{
+		Name: "stats", Usage: "show containers' resource usage (CPU, memory, network, block I/O, pids)", ArgsUsage: "[CONTAINER...]",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "no-stream", Usage: "print once and exit"},
+			&cli.StringFlag{Name: "format", Usage: "format rows with a Go template ({{.Name}} {{.CPUPerc}} {{.MemUsage}} ...)"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			return general(runtimeFor(cmd).Stats(cmd.Args().Slice(), container.StatsOptions{
+				NoStream: cmd.Bool("no-stream"), Format: cmd.String("format")}, os.Stdout))
 		},
 	}
 }

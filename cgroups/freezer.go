@@ -89,3 +89,33 @@ func readPids(dir string) ([]int, error) {
 	}
 	return out, nil
 }
+
+// blkio is the v1 blkio subsystem, joined so that Stats can read the bytes
+// a container read and wrote.
+type blkio struct{}
+
+func (blkio) Name() string                            { return "blkio" }
+func (blkio) Set(string, *specs.LinuxResources) error { return nil }
+
+// blkioBytes sums blkio.throttle.io_service_bytes' Read and Write lines.
+func blkioBytes(dir string) (read, write uint64) {
+	data, err := readFile(dir, "blkio.throttle.io_service_bytes")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(data, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		var n uint64
+		fmt.Sscan(f[2], &n)
+		switch f[1] {
+		case "Read":
+			read += n
+		case "Write":
+			write += n
+		}
+	}
+	return read, write
+}

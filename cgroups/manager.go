@@ -48,6 +48,11 @@ type Stats struct {
 	MemoryBytes   uint64 // current memory usage
 	CPUUsageNanos uint64 // CPU time consumed, all CPUs
 	Pids          uint64 // processes and threads
+	// MemoryLimit is the limit (0: none); MemoryCache the inactive file
+	// pages, which docker stats leaves out of the usage it shows.
+	MemoryLimit, MemoryCache uint64 `json:",omitempty"`
+	// BlockRead and BlockWrite are bytes read and written on block devices.
+	BlockRead, BlockWrite uint64 `json:",omitempty"`
 }
 
 // LimitError is a limit the kernel refused; Resource names it as the user

@@ -14,7 +14,7 @@ import (
 )
 
 // subsystems mydocker puts every container in, each with what it sets.
-var v1Subsystems = []subsystem{memory{}, cpu{}, cpuacct{}, cpuset{}, pids{}, devices{}, freezer{}}
+var v1Subsystems = []subsystem{memory{}, cpu{}, cpuacct{}, cpuset{}, pids{}, devices{}, freezer{}, blkio{}}
 
 // subsystem is one v1 controller: memory.go, cpu.go, cpuset.go and pids.go.
 type subsystem interface {
@@ -184,12 +184,19 @@ func (m *v1) Stats() (Stats, error) {
 	var st Stats
 	if dir, ok := m.paths["memory"]; ok {
 		st.MemoryBytes = readUint(dir, "memory.usage_in_bytes")
+		st.MemoryCache = keyValue(dir, "memory.stat", "total_inactive_file")
+		if l := readUint(dir, "memory.limit_in_bytes"); l < 1<<62 {
+			st.MemoryLimit = l
+		}
 	}
 	if dir, ok := m.paths["cpuacct"]; ok {
 		st.CPUUsageNanos = readUint(dir, "cpuacct.usage")
 	}
 	if dir, ok := m.paths["pids"]; ok {
 		st.Pids = readUint(dir, "pids.current")
+	}
+	if dir, ok := m.paths["blkio"]; ok {
+		st.BlockRead, st.BlockWrite = blkioBytes(dir)
 	}
 	return st, nil
 }

@@ -160,11 +160,25 @@ func (m *v2) OOMKilled() bool {
 }
 
 func (m *v2) Stats() (Stats, error) {
-	return Stats{
+	st := Stats{
 		MemoryBytes:   readUint(m.path, "memory.current"),
+		MemoryLimit:   readUint(m.path, "memory.max"), // "max" reads as 0: none
+		MemoryCache:   keyValue(m.path, "memory.stat", "inactive_file"),
 		CPUUsageNanos: keyValue(m.path, "cpu.stat", "usage_usec") * 1000,
 		Pids:          readUint(m.path, "pids.current"),
-	}, nil
+	}
+	if data, err := readFile(m.path, "io.stat"); err == nil {
+		for _, f := range strings.Fields(data) {
+			if v, ok := strings.CutPrefix(f, "rbytes="); ok {
+				n, _ := strconv.ParseUint(v, 10, 64)
+				st.BlockRead += n
+			} else if v, ok := strings.CutPrefix(f, "wbytes="); ok {
+				n, _ := strconv.ParseUint(v, 10, 64)
+				st.BlockWrite += n
+			}
+		}
+	}
+	return st, nil
 }
 
 func (m *v2) Destroy() error {

@@ -235,3 +235,31 @@ func TestRestartPolicies(t *testing.T) {
 		oneLineError(t, expect(t, 125, append(append([]string{"run", "-d"}, bad...), "busybox", "true")...))
 	}
 }
+
+func TestStats(t *testing.T) {
+	must(t, "run", "-d", "--name", "burn", "--cpus", "0.5", "--net", "none", "busybox", "sh", "-c", "while :; do :; done")
+	must(t, "run", "-d", "--name", "hold", "-m", "256m", "--shm-size", "128m", "--net", "none", "busybox", "sh", "-c", "head -c 64m /dev/zero > /dev/shm/x; sleep 1000")
+	rmAfter(t, "burn", "hold")
+	waitFor(t, 10*time.Second, "the 64 MB file", func() bool {
+		return mydocker("exec", "hold", "sh", "-c", "[ $(stat -c %s /dev/shm/x) = 67108864 ]").code == 0
+	})
+	out := must(t, "stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}", "burn", "hold")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("stats: %q", out)
+	}
+	burn, hold := strings.Fields(lines[0]), strings.Fields(lines[1])
+	cpu, _ := strconv.ParseFloat(strings.TrimSuffix(burn[1], "%"), 64)
+	if cpu < 30 || cpu > 60 {
+		t.Errorf("--cpus 0.5 busy loop at %.1f%% CPU, want about 50%%", cpu)
+	}
+	mem, _ := strconv.ParseFloat(strings.TrimSuffix(hold[2], "MiB"), 64)
+	if !strings.HasSuffix(hold[2], "MiB") || mem < 63 || mem > 80 || hold[4] != "256MiB" {
+		t.Errorf("64 MB held under -m 256m: %q", lines[1])
+	}
+	if out := must(t, "stats", "--no-stream"); !strings.HasPrefix(out, "CONTAINER ID   NAME   CPU %") || !strings.Contains(out, "burn") {
+		t.Errorf("stats table: %q", out)
+	}
+	must(t, "stop", "-t", "0", "burn")
+	oneLineError(t, expect(t, 1, "stats", "--no-stream", "burn"))
+}
