@@ -237,6 +237,7 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "group-add", Usage: "an additional group, by number or by name in the image"},
 			&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "set a label: KEY[=VALUE]"},
 			&cli.BoolFlag{Name: "init", Usage: "run a reaper as PID 1 that forwards signals and reaps zombies"},
+			&cli.StringSliceFlag{Name: "log-opt", Usage: "log rotation: max-size=SIZE, max-file=N (Docker's json-file options)"},
 			&cli.StringFlag{Name: "restart", Value: "no", Usage: "restart policy: no, on-failure[:N], always, unless-stopped (with -d)"},
 			&cli.StringFlag{Name: "userns", Usage: "remap: root in the container is an unprivileged uid of mydocker's /etc/subuid range"},
 			&cli.StringSliceFlag{Name: "security-opt", Usage: "seccomp=unconfined|PROFILE.json, no-new-privileges[:true|false]"},
@@ -260,6 +261,10 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return usage(err)
 			}
+			logOpts, err := container.ParseLogOpts(cmd.StringSlice("log-opt"))
+			if err != nil {
+				return usage(err)
+			}
 			var entrypoint *string
 			if cmd.IsSet("entrypoint") {
 				e := cmd.String("entrypoint")
@@ -270,7 +275,7 @@ func runCommand() *cli.Command {
 				PublishAll: cmd.Bool("publish-all"), Pull: cmd.String("pull"), Devices: cmd.StringSlice("device"),
 				Confine: container.ConfineOptions{ReadOnly: cmd.Bool("read-only"), Tmpfs: cmd.StringSlice("tmpfs"), ShmSize: cmd.String("shm-size"),
 					Ulimits: cmd.StringSlice("ulimit"), Sysctls: cmd.StringSlice("sysctl"), GroupAdd: cmd.StringSlice("group-add")},
-				Userns: cmd.String("userns"), Labels: cmd.StringSlice("label"), Init: cmd.Bool("init"), Restart: restart,
+				Userns: cmd.String("userns"), Labels: cmd.StringSlice("label"), Init: cmd.Bool("init"), Restart: restart, Log: logOpts,
 				Security: container.SecurityOptions{CapAdd: cmd.StringSlice("cap-add"), CapDrop: cmd.StringSlice("cap-drop"),
 					Privileged: cmd.Bool("privileged"), SecurityOpt: cmd.StringSlice("security-opt")},
 				Name: cmd.String("name"), Hostname: cmd.String("hostname"), Workdir: cmd.String("workdir"),

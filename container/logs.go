@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -24,16 +25,85 @@ type logEntry struct {
 }
 
 type logWriter struct {
-	mu sync.Mutex
-	f  *os.File
+	mu   sync.Mutex
+	f    *os.File
+	path string
+	size int64
+	// maxSize and maxFiles rotate the log as Docker's json-file driver
+	// (--log-opt max-size, max-file): past maxSize bytes, container.log
+	// becomes container.log.1 (and .1 .2, ...), keeping maxFiles in all.
+	maxSize  int64
+	maxFiles int
 }
 
-func openLog(path string) (*logWriter, error) {
+// LogOptions are --log-opt's: max-size (0: unbounded) and max-file.
+type LogOptions struct {
+	MaxSize  int64 `json:"MaxSize,omitempty"`
+	MaxFiles int   `json:"MaxFiles,omitempty"`
+}
+
+// ParseLogOpts reads --log-opt KEY=VALUE values.
+func ParseLogOpts(opts []string) (LogOptions, error) {
+	var o LogOptions
+	for _, kv := range opts {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "max-size":
+			n, err := ParseSize(v)
+			if err != nil || n <= 0 {
+				return o, fmt.Errorf("invalid --log-opt %q: max-size must be a size such as 10m", kv)
+			}
+			o.MaxSize = n
+		case "max-file":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return o, fmt.Errorf("invalid --log-opt %q: max-file must be a positive number", kv)
+			}
+			o.MaxFiles = n
+		default:
+			return o, fmt.Errorf("invalid --log-opt %q: max-size or max-file", kv)
+		}
+	}
+	if o.MaxFiles > 1 && o.MaxSize == 0 {
+		return o, fmt.Errorf("--log-opt max-file needs max-size")
+	}
+	return o, nil
+}
+
+func openLog(path string, o LogOptions) (*logWriter, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, err
 	}
-	return &logWriter{f: f}, nil
+	w := &logWriter{f: f, path: path, maxSize: o.MaxSize, maxFiles: o.MaxFiles}
+	if fi, err := f.Stat(); err == nil {
+		w.size = fi.Size()
+	}
+	if w.maxFiles == 0 {
+		w.maxFiles = 1
+	}
+	return w, nil
+}
+
+// rotate moves the full log aside; the caller holds mu.
+func (w *logWriter) rotate() {
+	w.f.Close()
+	if w.maxFiles <= 1 {
+		os.Truncate(w.path, 0)
+	} else {
+		for i := w.maxFiles - 1; i >= 1; i-- {
+			from := w.path
+			if i > 1 {
+				from = w.path + "." + strconv.Itoa(i-1)
+			}
+			os.Rename(from, w.path+"."+strconv.Itoa(i))
+		}
+	}
+	f, err := os.OpenFile(w.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o640)
+	if err == nil {
+		w.f = f
+	}
+	w.size = 0
 }
 
 func (w *logWriter) Close() error { return w.f.Close() }
@@ -56,6 +126,7 @@ func (w *logWriter) write(stream string, data []byte) {
 	now := time.Now().UTC()
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
+	var ends []int // where each entry ends in out
 	for len(data) > 0 {
 		line := data
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
@@ -63,10 +134,26 @@ func (w *logWriter) write(stream string, data []byte) {
 		}
 		data = data[len(line):]
 		enc.Encode(logEntry{Log: string(line), Stream: stream, Time: now})
+		ends = append(ends, out.Len())
 	}
 	w.mu.Lock()
-	w.f.Write(out.Bytes())
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	if w.maxSize == 0 {
+		n, _ := w.f.Write(out.Bytes())
+		w.size += int64(n)
+		return
+	}
+	// Entry by entry, so that no file grows past max-size (but for a
+	// single entry larger than it), as Docker's json-file driver.
+	start := 0
+	for _, end := range ends {
+		if w.size > 0 && w.size+int64(end-start) > w.maxSize {
+			w.rotate()
+		}
+		n, _ := w.f.Write(out.Bytes()[start:end])
+		w.size += int64(n)
+		start = end
+	}
 }
 
 // streamWriter is an io.Writer that logs everything as one stream.
@@ -125,6 +212,14 @@ func (rt *Runtime) Logs(ref string, o LogsOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	defer f.Close()
+	// Rotated files first, oldest (highest number) first.
+	var older []io.Reader
+	for i := c.Config.Log.MaxFiles - 1; i >= 1; i-- {
+		if rf, err := os.Open(c.LogPath + "." + strconv.Itoa(i)); err == nil {
+			defer rf.Close()
+			older = append(older, rf)
+		}
+	}
 	emit := func(line []byte) {
 		var e logEntry
 		if json.Unmarshal(line, &e) != nil {
@@ -143,7 +238,7 @@ func (rt *Runtime) Logs(ref string, o LogsOptions, stdout, stderr io.Writer) err
 			io.WriteString(w, e.Log)
 		}
 	}
-	br := bufio.NewReader(f)
+	br := bufio.NewReader(&logChain{older: older, cur: f})
 	var pending []byte
 	readLines := func(each func([]byte)) {
 		for {
@@ -181,4 +276,26 @@ func (rt *Runtime) Logs(ref string, o LogsOptions, stdout, stderr io.Writer) err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// logChain reads the rotated files, then the live log; unlike
+// io.MultiReader it keeps reading the live one after an EOF, for -f.
+type logChain struct {
+	older []io.Reader
+	cur   io.Reader
+}
+
+func (l *logChain) Read(p []byte) (int, error) {
+	for len(l.older) > 0 {
+		n, err := l.older[0].Read(p)
+		if err == io.EOF {
+			l.older = l.older[1:]
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+	return l.cur.Read(p)
 }

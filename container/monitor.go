@@ -83,7 +83,7 @@ func (rt *Runtime) Monitor(id string) error {
 		reply(monitorReport{Error: err.Error(), Code: errdefs.CodeRuntime})
 		return err
 	}
-	logw, err := openLog(c.LogPath)
+	logw, err := openLog(c.LogPath, c.Config.Log)
 	if err != nil {
 		rt.startFailed(c, err)
 		reply(monitorReport{Error: err.Error(), Code: errdefs.CodeRuntime})

@@ -62,6 +62,8 @@ type Config struct {
 	PortBindings []network.PortMapping `json:"PortBindings,omitempty"`
 	// User is who the command runs as (--user, else the image's USER).
 	User string `json:"User,omitempty"`
+	// Log is --log-opt: rotation of the log.
+	Log LogOptions `json:"Log,omitempty"`
 	// RestartPolicy is --restart.
 	RestartPolicy RestartPolicy `json:"RestartPolicy"`
 	// StopSignal is what stop sends first (the image's STOPSIGNAL; SIGTERM).

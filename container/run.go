@@ -185,7 +185,7 @@ func (rt *Runtime) create(o *RunOptions, img *image.Image) (*Container, *os.File
 		Created: time.Now().UTC(),
 		Spec:    spec,
 		Config: Config{
-			Tty: o.TTY, OpenStdin: o.Interactive, Detach: o.Detach, AutoRemove: o.AutoRemove, RestartPolicy: o.Restart,
+			Tty: o.TTY, OpenStdin: o.Interactive, Detach: o.Detach, AutoRemove: o.AutoRemove, RestartPolicy: o.Restart, Log: o.Log,
 			Volumes: o.Volumes, Cmd: o.Args, Env: o.Env, NetworkMode: netMode, PortBindings: ports,
 			User: spec.Process.User.Username, StopSignal: img.Config.Config.StopSignal, Labels: labels,
 		},
@@ -229,7 +229,7 @@ func (rt *Runtime) runAttached(c *Container) error {
 		rt.startFailed(c, err)
 		return err
 	}
-	log, err := openLog(c.LogPath)
+	log, err := openLog(c.LogPath, c.Config.Log)
 	if err == nil {
 		defer log.Close()
 	}

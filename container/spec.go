@@ -35,6 +35,8 @@ type RunOptions struct {
 	// Pull is when to pull the image: missing (default), always, never.
 	Pull     string
 	Security SecurityOptions
+	// Log is --log-opt.
+	Log LogOptions
 	// Restart is --restart.
 	Restart RestartPolicy
 	// Init runs the command under a reaper as PID 1 (--init).

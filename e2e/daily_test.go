@@ -263,3 +263,37 @@ func TestStats(t *testing.T) {
 	must(t, "stop", "-t", "0", "burn")
 	oneLineError(t, expect(t, 1, "stats", "--no-stream", "burn"))
 }
+
+// --log-opt max-size/max-file rotate the log as Docker's json-file driver:
+// a chatty container cannot fill the disk.
+func TestLogRotation(t *testing.T) {
+	must(t, "run", "-d", "--name", "chatter", "--log-opt", "max-size=10k", "--log-opt", "max-file=3", "--net", "none", "busybox", "sh", "-c",
+		"i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done")
+	rmAfter(t, "chatter")
+	must(t, "wait", "chatter")
+	logPath := inspect(t, "chatter", "{{.LogPath}}")
+	for _, suffix := range []string{"", ".1", ".2"} {
+		fi, err := os.Stat(logPath + suffix)
+		if err != nil || fi.Size() > 10*1024 {
+			t.Fatalf("%s%s: %v (size %d, max 10k)", logPath, suffix, err, fi.Size())
+		}
+	}
+	if _, err := os.Stat(logPath + ".3"); err == nil {
+		t.Fatal("a fourth log file with max-file=3")
+	}
+	out := must(t, "logs", "chatter")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if lines[len(lines)-1] != "line 1999" || len(lines) >= 2000 || len(lines) < 200 {
+		t.Fatalf("logs after rotation: %d lines, last %q", len(lines), lines[len(lines)-1])
+	}
+	for i := 1; i < len(lines); i++ { // oldest first, in order
+		a, _ := strconv.Atoi(strings.TrimPrefix(lines[i-1], "line "))
+		b, _ := strconv.Atoi(strings.TrimPrefix(lines[i], "line "))
+		if b != a+1 {
+			t.Fatalf("logs out of order at %d: %q then %q", i, lines[i-1], lines[i])
+		}
+	}
+	for _, bad := range []string{"max-size=lots", "max-file=0", "colour=red"} {
+		oneLineError(t, expect(t, 125, "run", "--rm", "--log-opt", bad, "busybox", "true"))
+	}
+}
