@@ -33,6 +33,8 @@ func main() {
 		Usage:                  "a daemonless container runtime",
 		Version:                version,
 		UseShortOptionHandling: true,
+		// `mydocker completion bash|zsh|fish` prints a completion script.
+		EnableShellCompletion: true,
 		// "-e A=1,2" is one variable, not two.
 		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{

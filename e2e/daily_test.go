@@ -297,3 +297,13 @@ func TestLogRotation(t *testing.T) {
 		oneLineError(t, expect(t, 125, "run", "--rm", "--log-opt", bad, "busybox", "true"))
 	}
 }
+
+func TestShellCompletion(t *testing.T) {
+	if out := must(t, "completion", "bash"); !strings.Contains(out, "complete ") {
+		t.Fatalf("completion bash: %q", out)
+	}
+	out := must(t, "--generate-shell-completion")
+	if !strings.Contains(out, "run:") || !strings.Contains(out, "pull:") || strings.Contains(out, "monitor:") {
+		t.Fatalf("completions: %q", out)
+	}
+}
