@@ -204,7 +204,7 @@ func (rt *Runtime) remove(ref string, force bool) error {
 		if !force {
 			return fmt.Errorf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ShortID())
 		}
-		rt.store.update(c.ID, func(r *Container) error { r.State.StopRequested = true; return nil })
+		rt.markStopped(c)
 		signalProcess(c.State.Pid, c.State.PidStart, unix.SIGKILL)
 		rt.thaw(c)
 	}
@@ -262,7 +262,7 @@ func (rt *Runtime) Stop(ref string, timeout time.Duration) error {
 		return nil
 	}
 	// Final: the monitor restarts no container a stop was asked for.
-	rt.store.update(c.ID, func(r *Container) error { r.State.StopRequested = true; return nil })
+	rt.markStopped(c)
 	if c.State.Status != Running {
 		return rt.waitSupervisor(c.ID)
 	}

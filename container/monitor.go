@@ -104,12 +104,11 @@ func (rt *Runtime) Monitor(id string) error {
 		started := time.Now()
 		code := rt.supervise(p, logw)
 		rt.finish(c, code)
-		cur, err := rt.store.load(c.ID)
-		if err != nil || !c.Config.RestartPolicy.shouldRestart(code, cur.State.RestartCount, cur.State.StopRequested) {
+		cur, err := rt.store.loadLight(c.ID)
+		if err != nil || !cur.State.Restarting {
 			return nil
 		}
 		delay = restartDelay(delay, time.Since(started))
-		rt.store.update(c.ID, func(r *Container) error { r.State.Restarting = true; return nil })
 		if !rt.backOff(c.ID, delay) {
 			rt.store.update(c.ID, func(r *Container) error { r.State.Restarting = false; return nil })
 			return nil

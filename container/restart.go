@@ -74,11 +74,25 @@ func restartDelay(prev time.Duration, ran time.Duration) time.Duration {
 func (rt *Runtime) backOff(id string, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		if c, err := rt.store.load(id); err != nil || c.State.StopRequested {
+		if c, err := rt.store.loadLight(id); err != nil || c.State.StopRequested {
 			return false
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	c, err := rt.store.load(id)
+	c, err := rt.store.loadLight(id)
 	return err == nil && !c.State.StopRequested
+}
+
+// restarts reports whether c's monitor may start it again.
+func (c *Container) restarts() bool {
+	n := c.Config.RestartPolicy.Name
+	return n != "" && n != "no"
+}
+
+// markStopped makes a stop final for a container whose monitor might
+// restart it (nobody else reads the mark: no write for the rest).
+func (rt *Runtime) markStopped(c *Container) {
+	if c.restarts() {
+		rt.store.update(c.ID, func(r *Container) error { r.State.StopRequested = true; return nil })
+	}
 }

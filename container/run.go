@@ -341,6 +341,9 @@ func (rt *Runtime) finish(c *Container, code int) {
 		r.State.ExitCode = code
 		r.State.OOMKilled = oom
 		r.State.Paused = false
+		// Decided in the same write that ends the run, so that no command
+		// ever sees a container its monitor is about to restart as over.
+		r.State.Restarting = r.Config.RestartPolicy.shouldRestart(code, r.State.RestartCount, r.State.StopRequested)
 		r.NetworkSettings = nil
 		r.State.Pid = 0
 		r.State.FinishedAt = time.Now().UTC()

@@ -105,9 +105,9 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 		out = io.Discard
 	}
 	if r.Digest != "" {
-		fmt.Fprintf(out, "%s: Pulling from %s\n", r.Digest, familiarRepo(r.Repo))
+		fmt.Fprintf(out, "%s: Pulling from %s\n", r.Digest, Familiar(r.Repo))
 	} else {
-		fmt.Fprintf(out, "%s: Pulling from %s\n", r.Tag, familiarRepo(r.Repo))
+		fmt.Fprintf(out, "%s: Pulling from %s\n", r.Tag, Familiar(r.Repo))
 	}
 	opts := append(o.remoteOptions(ctx), remote.WithPlatform(plat))
 	desc, err := remote.Get(r.Name(), opts...)
@@ -166,8 +166,6 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 	}
 	return stored, nil
 }
-
-func familiarRepo(repo string) string { return Familiar(repo) }
 
 // oneLine joins the lines of an error (errors.Join gives one per layer).
 func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
@@ -260,7 +258,7 @@ func registryError(r Reference, err error) error {
 	if errors.As(err, &te) {
 		switch te.StatusCode {
 		case http.StatusUnauthorized, http.StatusForbidden:
-			return fmt.Errorf("pull access denied for %s, repository does not exist or may require 'mydocker login'", familiarRepo(r.Repo))
+			return fmt.Errorf("pull access denied for %s, repository does not exist or may require 'mydocker login'", Familiar(r.Repo))
 		case http.StatusNotFound:
 			return fmt.Errorf("manifest for %s not found: manifest unknown", r.Familiar())
 		}
@@ -268,14 +266,14 @@ func registryError(r Reference, err error) error {
 	}
 	msg := strings.Join(strings.Fields(err.Error()), " ")
 	if strings.Contains(msg, "no child with platform") {
-		return fmt.Errorf("no matching manifest for %s in the manifest list entries of %s", platformString(HostPlatformOr(msg)), r.Familiar())
+		return fmt.Errorf("no matching manifest for %s in the manifest list entries of %s", platformString(platformIn(msg)), r.Familiar())
 	}
 	return fmt.Errorf("pulling %s: %s", r.Familiar(), msg)
 }
 
-// HostPlatformOr picks the platform named in ggcr's "no child with platform
+// platformIn picks the platform named in ggcr's "no child with platform
 // X in index" message, or the host's.
-func HostPlatformOr(msg string) v1.Platform {
+func platformIn(msg string) v1.Platform {
 	_, rest, ok := strings.Cut(msg, "no child with platform ")
 	if ok {
 		if f := strings.Fields(rest); len(f) > 0 {

@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
@@ -204,7 +205,7 @@ func (s *Store) Load(p string) ([]Loaded, error) {
 		if raw == nil {
 			return nil, fmt.Errorf("invalid archive: %s, named in manifest.json, is missing", m.Config)
 		}
-		cf, err := v1.ParseConfigFile(bytesReader(raw))
+		cf, err := v1.ParseConfigFile(bytes.NewReader(raw))
 		if err != nil {
 			return nil, fmt.Errorf("invalid archive: %s: %w", m.Config, err)
 		}

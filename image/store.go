@@ -24,10 +24,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -384,8 +382,3 @@ func isHex(s string) bool {
 	}
 	return s != ""
 }
-
-// jsonText is a compact encoding for configs built here.
-func jsonText(v any) ([]byte, error) { return json.Marshal(v) }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
