@@ -213,7 +213,7 @@ func (r stateRecord) light() *Container {
 func (s *store) save(c *Container) error {
 	static := *c
 	static.State, static.NetworkSettings, static.Usage = State{}, nil, nil
-	if err := fsutil.WriteJSON(s.recordPath(c.ID), &static); err != nil {
+	if err := fsutil.ReplaceJSON(s.recordPath(c.ID), &static); err != nil {
 		return err
 	}
 	return s.saveState(c)
@@ -221,7 +221,7 @@ func (s *store) save(c *Container) error {
 
 // saveState writes what changed; the caller holds the record's lock.
 func (s *store) saveState(c *Container) error {
-	return fsutil.WriteJSON(s.statePath(c.ID), stateOf(c))
+	return fsutil.ReplaceJSON(s.statePath(c.ID), stateOf(c))
 }
 
 func (s *store) load(id string) (*Container, error) {
@@ -276,6 +276,12 @@ func (s *store) update(id string, fn func(*Container) error) (*Container, error)
 
 // ids lists the record directories.
 func (s *store) ids() ([]string, error) {
+	return s.scan(false)
+}
+
+// scan lists the record directories; with sweep, it also deletes what a
+// killed rm left half-removed.
+func (s *store) scan(sweep bool) ([]string, error) {
 	entries, err := os.ReadDir(s.dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -285,17 +291,43 @@ func (s *store) ids() ([]string, error) {
 	}
 	var ids []string
 	for _, e := range entries {
-		if e.IsDir() && len(e.Name()) == 64 {
+		switch {
+		case !e.IsDir():
+		case len(e.Name()) == 64:
 			ids = append(ids, e.Name())
+		case sweep && strings.HasPrefix(e.Name(), gonePrefix):
+			os.RemoveAll(filepath.Join(s.dir, e.Name()))
 		}
 	}
 	return ids, nil
 }
 
+// gonePrefix marks a record directory being deleted (see remove).
+const gonePrefix = ".gone-"
+
+// sweepIncomplete deletes the directory of a record that was never written
+// (its creator was killed before it wrote config.json): one whose
+// supervisor lock is free and that has not changed for a while (the lock is
+// created, then taken, an instant after the directory).
+func (s *store) sweepIncomplete(id string) {
+	if st, err := os.Stat(s.path(id)); err != nil || time.Since(st.ModTime()) < 10*time.Second {
+		return
+	}
+	if _, err := os.Stat(s.recordPath(id)); !errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	f, ok, err := fsutil.TryLock(s.supervisorLock(id))
+	if err != nil || !ok {
+		return
+	}
+	defer f.Close()
+	s.remove(&Container{ID: id})
+}
+
 // list reads every container's state (state.json only), oldest first. A
 // directory whose record is gone (being removed right now) is skipped.
 func (s *store) list() ([]*Container, error) {
-	ids, err := s.ids()
+	ids, err := s.scan(true)
 	if err != nil {
 		return nil, err
 	}
@@ -303,6 +335,7 @@ func (s *store) list() ([]*Container, error) {
 	for _, id := range ids {
 		c, err := s.loadLight(id)
 		if errdefs.IsNotFound(err) {
+			s.sweepIncomplete(id)
 			continue
 		}
 		if err != nil {
@@ -358,11 +391,25 @@ func (s *store) lookup(ref string) (*Container, error) {
 	return nil, fmt.Errorf("multiple IDs found with provided prefix: %s", ref)
 }
 
-// remove deletes a record, everything in its directory, then its name.
+// remove deletes a record, then its name. The directory is first renamed
+// out of the way, in one step, so that no command can start creating a file
+// in it (a lock, a state write): one that did would stop the deletion
+// half-way and leave a record nobody can name. A creation already under
+// way at the rename may still land in the renamed directory, so deleting it
+// is tried again until it is empty. A killed rm leaves only a .gone-
+// directory, which the next listing deletes.
 func (s *store) remove(c *Container) error {
-	if err := os.RemoveAll(s.path(c.ID)); err != nil {
+	gone := filepath.Join(s.dir, gonePrefix+c.ID)
+	if err := os.Rename(s.path(c.ID), gone); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	s.releaseName(c.Name, c.ID)
-	return nil
+	var err error
+	for try := 0; try < 50; try++ {
+		if err = os.RemoveAll(gone); err == nil {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return err
 }

@@ -67,10 +67,15 @@ func openLockFile(path string) (*os.File, error) {
 // or the new, never a torn write, even if the writer is killed or the host
 // crashes (temp file in the same directory, fsync, rename, fsync directory).
 func WriteFile(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
+	return replaceFile(path, data, perm)
+}
+
+// replaceFile is WriteFile in a directory that must exist.
+func replaceFile(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
@@ -113,6 +118,16 @@ func WriteJSON(path string, v any) error {
 		return err
 	}
 	return WriteFile(path, append(data, '\n'), 0o600)
+}
+
+// ReplaceJSON is WriteJSON in a directory that must already exist: a
+// record's writer never brings back a directory another process removed.
+func ReplaceJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return replaceFile(path, append(data, '\n'), 0o600)
 }
 
 // ReadJSON reads a whole JSON file into v, whatever its size.
