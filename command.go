@@ -161,6 +161,7 @@ func commands() []*cli.Command {
 			},
 		},
 		networkCommand(),
+		attachCommand(),
 		pauseCommand(),
 		unpauseCommand(),
 		waitCommand(),
@@ -202,8 +203,9 @@ func commands() []*cli.Command {
 		},
 		{
 			Name: "monitor", Hidden: true, Usage: "internal: supervises a detached container", ArgsUsage: "ID",
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "attached", Usage: "a client's connection is fd 5"}},
 			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return runtimeFor(cmd).Monitor(cmd.Args().First())
+				return runtimeFor(cmd).Monitor(cmd.Args().First(), cmd.Bool("attached"))
 			},
 		},
 	}
@@ -217,6 +219,7 @@ func runCommand() *cli.Command {
 		DisableSliceFlagSeparator: true,
 		Flags: append(processFlags(),
 			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "run in the background and print the container ID"},
+			&cli.StringFlag{Name: "detach-keys", Usage: "the keys that detach from the container's terminal (default ctrl-p,ctrl-q)"},
 			&cli.BoolFlag{Name: "rm", Usage: "remove the container when it exits"},
 			&cli.StringFlag{Name: "name", Usage: "assign a name to the container"},
 			&cli.StringFlag{Name: "hostname", Usage: "container host name (default: the short ID)"},
@@ -281,7 +284,8 @@ func runCommand() *cli.Command {
 				Name: cmd.String("name"), Hostname: cmd.String("hostname"), Workdir: cmd.String("workdir"),
 				Env: cmd.StringSlice("env"), Volumes: cmd.StringSlice("volume"),
 				Interactive: cmd.Bool("interactive"), TTY: cmd.Bool("tty"), Detach: cmd.Bool("detach"), AutoRemove: cmd.Bool("rm"),
-				Network: cmd.String("network"), Publish: cmd.StringSlice("publish"),
+				DetachKeys: cmd.String("detach-keys"),
+				Network:    cmd.String("network"), Publish: cmd.StringSlice("publish"),
 				Resources: container.ResourceOptions{
 					Memory: cmd.String("memory"), MemorySwap: cmd.String("memory-swap"), CPUs: cmd.String("cpus"),
 					CPUShares: cmd.Int64("cpu-shares"), CpusetCpus: cmd.String("cpuset-cpus"), CpusetMems: cmd.String("cpuset-mems"),

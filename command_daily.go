@@ -32,6 +32,24 @@ func unpauseCommand() *cli.Command {
 	}
 }
 
+func attachCommand() *cli.Command {
+	return &cli.Command{
+		Name: "attach", Usage: "connect your terminal to a running container (ctrl-p ctrl-q leaves it running)", ArgsUsage: "CONTAINER",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "detach-keys", Usage: "the keys that detach (default ctrl-p,ctrl-q)"},
+			&cli.BoolFlag{Name: "no-stdin", Usage: "do not attach stdin"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			ref, err := oneArg(cmd, "CONTAINER")
+			if err != nil {
+				return err
+			}
+			return general(runtimeFor(cmd).Attach(ref, container.AttachOptions{
+				DetachKeys: cmd.String("detach-keys"), NoStdin: cmd.Bool("no-stdin")}))
+		},
+	}
+}
+
 func waitCommand() *cli.Command {
 	return &cli.Command{
 		Name: "wait", Usage: "block until containers stop, then print their exit codes", ArgsUsage: "CONTAINER...",

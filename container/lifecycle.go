@@ -325,5 +325,5 @@ func (rt *Runtime) Start(ref string) error {
 	if err != nil {
 		return err
 	}
-	return rt.spawnMonitor(c, super)
+	return rt.spawnMonitor(c, super, nil)
 }

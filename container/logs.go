@@ -108,20 +108,6 @@ func (w *logWriter) rotate() {
 
 func (w *logWriter) Close() error { return w.f.Close() }
 
-// copy logs what src produces until it ends.
-func (w *logWriter) copy(stream string, src io.Reader) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			w.write(stream, buf[:n])
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 func (w *logWriter) write(stream string, data []byte) {
 	now := time.Now().UTC()
 	var out bytes.Buffer

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -23,6 +24,7 @@ import (
 const (
 	monitorReportFd = 3
 	monitorLockFd   = 4
+	monitorAttachFd = 5 // with --attached: the foreground run's attach connection
 )
 
 type monitorReport struct {
@@ -30,18 +32,25 @@ type monitorReport struct {
 	Code  int    `json:"code,omitempty"`
 }
 
-// spawnMonitor starts the monitor for c, handing it the supervisor lock, and
-// returns once the container runs (or failed to).
-func (rt *Runtime) spawnMonitor(c *Container, super *os.File) error {
+// spawnMonitor starts the monitor for c, handing it the supervisor lock
+// (and attach, a client's connection, if not nil), and returns once the
+// container runs (or failed to).
+func (rt *Runtime) spawnMonitor(c *Container, super *os.File, attach *os.File) error {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	args := append(append([]string{}, rt.SelfArgs[1:]...), "monitor", c.ID)
-	cmd := exec.Command(rt.SelfArgs[0], args...)
+	args := append(append([]string{}, rt.SelfArgs[1:]...), "monitor")
+	if attach != nil {
+		args = append(args, "--attached")
+	}
+	cmd := exec.Command(rt.SelfArgs[0], append(args, c.ID)...)
 	cmd.Args[0] = "mydocker"
 	cmd.ExtraFiles = []*os.File{w, super}
+	if attach != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, attach)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if f, err := os.OpenFile(rt.etcPath(c.ID, "monitor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
 		cmd.Stderr = f
@@ -69,8 +78,9 @@ func (rt *Runtime) spawnMonitor(c *Container, super *os.File) error {
 	return nil
 }
 
-// Monitor is the body of the hidden `monitor` command.
-func (rt *Runtime) Monitor(id string) error {
+// Monitor is the body of the hidden `monitor` command; attached says a
+// client's connection came with it (fd 5).
+func (rt *Runtime) Monitor(id string, attached bool) error {
 	report := os.NewFile(monitorReportFd, "report")
 	super := os.NewFile(monitorLockFd, "supervisor-lock")
 	defer runtime.KeepAlive(super) // the lock lives as long as we do
@@ -90,6 +100,22 @@ func (rt *Runtime) Monitor(id string) error {
 		return err
 	}
 	defer logw.Close()
+	var first net.Conn
+	if attached {
+		f := os.NewFile(monitorAttachFd, "attach")
+		first, err = net.FileConn(f)
+		f.Close()
+	}
+	var srv *attachServer
+	if err == nil {
+		srv, err = rt.listenAttach(c, first)
+	}
+	if err != nil {
+		rt.startFailed(c, err)
+		reply(monitorReport{Error: err.Error(), Code: errdefs.CodeRuntime})
+		return err
+	}
+	defer srv.close()
 	p, err := rt.start(c)
 	if err != nil {
 		rt.startFailed(c, err)
@@ -97,12 +123,14 @@ func (rt *Runtime) Monitor(id string) error {
 		reply(monitorReport{Error: err.Error(), Code: code})
 		return err
 	}
+	srv.setProcess(p)
 	reply(monitorReport{})
 
 	var delay time.Duration
 	for {
 		started := time.Now()
-		code := rt.supervise(p, logw)
+		code := rt.supervise(p, logw, srv)
+		srv.exited(code)
 		rt.finish(c, code)
 		cur, err := rt.store.loadLight(c.ID)
 		if err != nil || !cur.State.Restarting {
@@ -125,21 +153,32 @@ func (rt *Runtime) Monitor(id string) error {
 			rt.startFailed(c, err)
 			return err
 		}
+		srv.setProcess(p)
 		if cur, err := rt.store.load(c.ID); err == nil && cur.State.StopRequested {
 			p.kill() // asked to stop while it was being started
 		}
 	}
 }
 
-// supervise relays a started container's output to its log until it exits,
-// and returns its exit code.
-func (rt *Runtime) supervise(p *process, logw *logWriter) int {
+// supervise relays a started container's output to its log and to the
+// attached clients until it exits, and returns its exit code.
+func (rt *Runtime) supervise(p *process, logw *logWriter, srv *attachServer) int {
 	var wg sync.WaitGroup
 	pump := func(stream string, src *os.File) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			logw.copy(stream, src)
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := src.Read(buf)
+				if n > 0 {
+					logw.write(stream, buf[:n])
+					srv.output(stream, buf[:n])
+				}
+				if err != nil {
+					break
+				}
+			}
 			src.Close()
 		}()
 	}

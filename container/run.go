@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -31,6 +32,10 @@ func (rt *Runtime) Run(ctx context.Context, o *RunOptions, out io.Writer) error 
 	if o.Interactive && o.TTY && !o.Detach && !term.IsTerminal(int(os.Stdin.Fd())) {
 		return errdefs.Errorf(errdefs.CodeGeneral, "the input device is not a TTY")
 	}
+	keys, err := DetachKeys(o.DetachKeys)
+	if err != nil {
+		return errdefs.WithCode(err, errdefs.CodeRuntime)
+	}
 	img, err := rt.runImage(ctx, o)
 	if err != nil {
 		return errdefs.WithCode(err, errdefs.CodeRuntime)
@@ -39,16 +44,49 @@ func (rt *Runtime) Run(ctx context.Context, o *RunOptions, out io.Writer) error 
 	if err != nil {
 		return errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
-	if o.Detach {
-		defer super.Close()
-		if err := rt.spawnMonitor(c, super); err != nil {
+	defer super.Close()
+	switch {
+	case o.Detach:
+		if err := rt.spawnMonitor(c, super, nil); err != nil {
 			return err
 		}
 		fmt.Fprintln(out, c.ID)
 		return nil
+	case o.TTY:
+		return rt.runOnTerminal(c, super, keys)
 	}
-	defer super.Close()
 	return rt.runAttached(c)
+}
+
+// runOnTerminal runs c under a monitor, as -d does, with this process its
+// first attached client, so that the detach keys can leave it running; it
+// returns when c exits (and its monitor is done with it) or on detach.
+func (rt *Runtime) runOnTerminal(c *Container, super *os.File, keys []byte) error {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		rt.startFailed(c, err)
+		return errdefs.WithCode(err, errdefs.CodeRuntime)
+	}
+	local, remote := os.NewFile(uintptr(fds[0]), "attach"), os.NewFile(uintptr(fds[1]), "attach-monitor")
+	conn, err := net.FileConn(local)
+	local.Close()
+	if err != nil {
+		remote.Close()
+		rt.startFailed(c, err)
+		return errdefs.WithCode(err, errdefs.CodeRuntime)
+	}
+	err = rt.spawnMonitor(c, super, remote)
+	remote.Close()
+	super.Close() // the monitor has it; waiting for the monitor takes it anew
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	code, err := rt.relay(c, conn, keys, c.Config.OpenStdin)
+	if err == nil {
+		rt.waitSupervisor(c.ID) // as Docker's run: back once --rm has removed it
+	}
+	return rt.attachEnded(c, code, err)
 }
 
 // create checks the options, resolves the image and stores the new record.
@@ -177,6 +215,12 @@ func (rt *Runtime) create(o *RunOptions, img *image.Image) (*Container, *os.File
 	default:
 		return nil, nil, fmt.Errorf("invalid --userns %q: remap or host", o.Userns)
 	}
+	if o.TTY && !o.Detach && term.IsTerminal(int(os.Stdin.Fd())) {
+		// The user's window size from the first instant.
+		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+			spec.Process.ConsoleSize = &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
+		}
+	}
 	c := &Container{
 		ID:      id,
 		Name:    o.Name,
@@ -219,11 +263,6 @@ func (rt *Runtime) create(o *RunOptions, img *image.Image) (*Container, *os.File
 // runAttached starts c and relays the user's terminal or stdio until it
 // exits; this process is its supervisor.
 func (rt *Runtime) runAttached(c *Container) error {
-	if c.Config.Tty && term.IsTerminal(int(os.Stdin.Fd())) {
-		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
-			c.Spec.Process.ConsoleSize = &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
-		}
-	}
 	p, err := rt.start(c)
 	if err != nil {
 		rt.startFailed(c, err)

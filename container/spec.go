@@ -23,12 +23,14 @@ type RunOptions struct {
 	Interactive bool
 	TTY         bool
 	Detach      bool
-	AutoRemove  bool
-	Volumes     []string
-	Network     string
-	Publish     []string
-	PublishAll  bool
-	Resources   ResourceOptions
+	// DetachKeys is --detach-keys (Docker's ctrl-p,ctrl-q by default).
+	DetachKeys string
+	AutoRemove bool
+	Volumes    []string
+	Network    string
+	Publish    []string
+	PublishAll bool
+	Resources  ResourceOptions
 	// Entrypoint overrides the image's when set ("" clears it).
 	Entrypoint *string
 	User       string

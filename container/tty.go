@@ -51,23 +51,45 @@ type terminal struct {
 // keeps master's window size in step with it. restore must be called on
 // every way out.
 func attachTerminal(master *os.File) *terminal {
+	return rawTerminal(func(ws *unix.Winsize) { unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, ws) })
+}
+
+// rawTerminal puts the user's terminal (if stdin is one) in raw mode and
+// calls onResize with its window size now and whenever it changes.
+func rawTerminal(onResize func(*unix.Winsize)) *terminal {
 	t := &terminal{in: os.Stdin}
-	fd := int(t.in.Fd())
-	if !term.IsTerminal(fd) {
+	if !term.IsTerminal(int(t.in.Fd())) {
 		return t
 	}
-	if st, err := term.MakeRaw(fd); err == nil {
+	if st, err := term.MakeRaw(int(t.in.Fd())); err == nil {
 		t.oldState = st
 	}
-	resize(master, t.in)
+	t.followSize(onResize)
+	return t
+}
+
+// sizeOnlyTerminal follows the user's window size, leaving its mode alone
+// (a terminal without input: run -t without -i).
+func sizeOnlyTerminal(onResize func(*unix.Winsize)) *terminal {
+	t := &terminal{in: os.Stdin}
+	t.followSize(onResize)
+	return t
+}
+
+func (t *terminal) followSize(onResize func(*unix.Winsize)) {
+	send := func() {
+		if ws, err := unix.IoctlGetWinsize(int(t.in.Fd()), unix.TIOCGWINSZ); err == nil {
+			onResize(ws)
+		}
+	}
+	send()
 	t.winch = make(chan os.Signal, 1)
 	signal.Notify(t.winch, unix.SIGWINCH)
-	go func() {
-		for range t.winch {
-			resize(master, t.in)
+	go func(ch chan os.Signal) {
+		for range ch {
+			send()
 		}
-	}()
-	return t
+	}(t.winch)
 }
 
 func (t *terminal) restore() {
@@ -80,13 +102,4 @@ func (t *terminal) restore() {
 		term.Restore(int(t.in.Fd()), t.oldState)
 		t.oldState = nil
 	}
-}
-
-// resize copies the window size of the user's terminal to the pty.
-func resize(master, from *os.File) {
-	ws, err := unix.IoctlGetWinsize(int(from.Fd()), unix.TIOCGWINSZ)
-	if err != nil {
-		return
-	}
-	unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, ws)
 }

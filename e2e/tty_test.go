@@ -148,3 +148,55 @@ func isTimeout(err error) bool {
 	te, ok := err.(interface{ Timeout() bool })
 	return ok && te.Timeout()
 }
+
+// run -it, the detach keys, attach and exit: the monitor keeps the
+// container's terminal, clients come and go.
+func TestAttachDetach(t *testing.T) {
+	s := startPty(t, 24, 80, "run", "-it", "--name", "att", "--net", "none", "busybox", "sh")
+	rmAfter(t, "att")
+	s.readUntil("/ # ")
+	s.typeLine("echo one$((1+1))")
+	s.readUntil("one2")
+	s.ptmx.Write([]byte{0x10, 0x11}) // ctrl-p ctrl-q
+	s.wait(0)
+	if st := status(t, "att"); !strings.HasPrefix(st, "Up") {
+		t.Fatalf("after detaching: %q", st)
+	}
+	a := startPty(t, 30, 90, "attach", "att")
+	a.typeLine("echo two$((1+2)); stty size")
+	a.readUntil("two3")
+	a.readUntil("30 90") // the new client's window size
+	a.ptmx.Write([]byte{0x10, 0x11})
+	a.wait(0)
+	b := startPty(t, 24, 80, "attach", "--detach-keys", "ctrl-a,x", "att")
+	b.typeLine("echo three$((1+3))")
+	b.readUntil("three4")
+	b.ptmx.Write([]byte{0x01, 'x'})
+	b.wait(0)
+	c := startPty(t, 24, 80, "attach", "att")
+	c.typeLine("exit 5")
+	c.wait(5)
+	if st := status(t, "att"); !strings.HasPrefix(st, "Exited (5)") {
+		t.Fatalf("after exit: %q", st)
+	}
+	oneLineError(t, expect(t, 1, "attach", "att"))
+	oneLineError(t, expect(t, 125, "run", "-d", "--detach-keys", "ctrl-1", "busybox", "true"))
+	oneLineError(t, expect(t, 1, "attach", "--detach-keys", "ctrl-pq", "att"))
+
+	// run -dit, then attach gives the shell.
+	must(t, "run", "-dit", "--name", "att2", "--net", "none", "busybox", "sh")
+	rmAfter(t, "att2")
+	d := startPty(t, 24, 80, "attach", "att2")
+	d.typeLine("echo four$((2+2))")
+	d.readUntil("four4")
+	d.typeLine("exit")
+	d.wait(0)
+
+	// Without a terminal: stdout and stderr apart, and the exit code.
+	must(t, "run", "-d", "--name", "att3", "--net", "none", "busybox", "sh", "-c", "sleep 1; echo out; echo err >&2; exit 3")
+	rmAfter(t, "att3")
+	r := mydocker("attach", "att3")
+	if r.code != 3 || r.stdout != "out\n" || r.stderr != "err\n" {
+		t.Fatalf("attach without a terminal: %v", r)
+	}
+}
