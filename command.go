@@ -225,6 +225,8 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "hostname", Usage: "container host name (default: the short ID)"},
 			&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount a volume: HOST:CONTAINER[:ro]"},
 			&cli.StringFlag{Name: "network", Aliases: []string{"net"}, Usage: "connect to a network (bridge, none, host, or a network's name)"},
+			&cli.StringSliceFlag{Name: "network-alias", Usage: "another name for the container on its (user-defined) network"},
+			&cli.StringSliceFlag{Name: "dns", Usage: "a nameserver for the container, in place of the host's"},
 			&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a port: [[IP:]HOST:]CONTAINER[/tcp|/udp]"},
 			&cli.BoolFlag{Name: "publish-all", Aliases: []string{"P"}, Usage: "publish every port the image exposes on a free host port"},
 			&cli.StringFlag{Name: "entrypoint", Usage: "override the image's ENTRYPOINT (\"\" clears it)"},
@@ -286,6 +288,7 @@ func runCommand() *cli.Command {
 				Interactive: cmd.Bool("interactive"), TTY: cmd.Bool("tty"), Detach: cmd.Bool("detach"), AutoRemove: cmd.Bool("rm"),
 				DetachKeys: cmd.String("detach-keys"),
 				Network:    cmd.String("network"), Publish: cmd.StringSlice("publish"),
+				NetworkAliases: cmd.StringSlice("network-alias"), DNS: cmd.StringSlice("dns"),
 				Resources: container.ResourceOptions{
 					Memory: cmd.String("memory"), MemorySwap: cmd.String("memory-swap"), CPUs: cmd.String("cpus"),
 					CPUShares: cmd.Int64("cpu-shares"), CpusetCpus: cmd.String("cpuset-cpus"), CpusetMems: cmd.String("cpuset-mems"),

@@ -58,6 +58,10 @@ type Config struct {
 	Cmd         []string `json:"Cmd"`
 	Env         []string `json:"Env,omitempty"`         // as given with -e
 	NetworkMode string   `json:"NetworkMode,omitempty"` // none, host, or a network's name
+	// NetworkAliases are more names for the container on its network.
+	NetworkAliases []string `json:"NetworkAliases,omitempty"`
+	// DNS replaces the host's nameservers in the container's resolv.conf.
+	DNS []string `json:"Dns,omitempty"`
 	// PortBindings are the -p requests (host port 0: picked at start).
 	PortBindings []network.PortMapping `json:"PortBindings,omitempty"`
 	// User is who the command runs as (--user, else the image's USER).

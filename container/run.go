@@ -134,6 +134,9 @@ func (rt *Runtime) create(o *RunOptions, img *image.Image) (*Container, *os.File
 		}
 		netMode = n.Name
 	}
+	if err := checkNames(netMode, o.NetworkAliases, o.DNS); err != nil {
+		return nil, nil, err
+	}
 	if o.PublishAll {
 		exposed, err := exposedPorts(img)
 		if err != nil {
@@ -231,6 +234,7 @@ func (rt *Runtime) create(o *RunOptions, img *image.Image) (*Container, *os.File
 		Config: Config{
 			Tty: o.TTY, OpenStdin: o.Interactive, Detach: o.Detach, AutoRemove: o.AutoRemove, RestartPolicy: o.Restart, Log: o.Log,
 			Volumes: o.Volumes, Cmd: o.Args, Env: o.Env, NetworkMode: netMode, PortBindings: ports,
+			NetworkAliases: o.NetworkAliases, DNS: o.DNS,
 			User: spec.Process.User.Username, StopSignal: img.Config.Config.StopSignal, Labels: labels,
 		},
 		State:      State{Status: Created},
@@ -398,8 +402,17 @@ func (rt *Runtime) finish(c *Container, code int) {
 // process.
 func (rt *Runtime) release(c *Container) {
 	t0 := time.Now()
+	var named *network.Endpoint
+	if namedNetwork(c.Config.NetworkMode) {
+		named = rt.Networks.Endpoint(c.ID)
+	}
 	if err := rt.Networks.Disconnect(c.ID, true); err != nil {
 		logrus.Warnf("container %s: %v", c.ShortID(), err)
+	}
+	if named != nil {
+		if err := rt.syncNames(named.NetworkID); err != nil {
+			logrus.Warnf("container %s: names on %s: %v", c.ShortID(), named.Network, err)
+		}
 	}
 	t1 := time.Now()
 	if c.CgroupPath != "" {

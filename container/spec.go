@@ -28,9 +28,12 @@ type RunOptions struct {
 	AutoRemove bool
 	Volumes    []string
 	Network    string
-	Publish    []string
-	PublishAll bool
-	Resources  ResourceOptions
+	// NetworkAliases is --network-alias, DNS is --dns.
+	NetworkAliases []string
+	DNS            []string
+	Publish        []string
+	PublishAll     bool
+	Resources      ResourceOptions
 	// Entrypoint overrides the image's when set ("" clears it).
 	Entrypoint *string
 	User       string

@@ -130,7 +130,6 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 			return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 		}
 	}
-	var ips []string
 	tNet := time.Now()
 	ep, err := rt.connect(c, pid)
 	if err != nil {
@@ -138,11 +137,18 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 	}
 	if ep != nil {
 		u.push(func() { rt.Networks.Disconnect(c.ID, false) })
-		ips = append(ips, ep.IPAddress)
 	}
 	logrus.Debugf("container %s: network connected in %v", c.ShortID(), time.Since(tNet))
-	if err := rt.writeEtcFiles(c, ips...); err != nil {
+	if err := rt.writeEtcFiles(c, ep); err != nil {
 		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
+	}
+	if ep != nil && namedNetwork(c.Config.NetworkMode) {
+		tNames := time.Now()
+		u.push(func() { rt.syncNames(ep.NetworkID) }) // after the disconnect above: it runs first
+		if err := rt.syncNames(ep.NetworkID); err != nil {
+			return nil, errdefs.WithCode(fmt.Errorf("names on %s: %w", ep.Network, err), errdefs.CodeRuntime)
+		}
+		logrus.Debugf("container %s: names on %s in %v", c.ShortID(), ep.Network, time.Since(tNames))
 	}
 
 	if err := l.handshake(initConfig{Spec: c.Spec, RootfsMount: rootfsMount, RootfsMountDir: rootfsMountDir, SeccompBPF: bpf}); err != nil {
@@ -168,8 +174,8 @@ func (rt *Runtime) connect(c *Container, pid int) (*network.Endpoint, error) {
 	case "none", "host":
 		return nil, nil
 	}
-	req := network.ConnectRequest{ContainerID: c.ID, ContainerName: c.Name, Network: c.Config.NetworkMode,
-		Pid: pid, Ports: c.Config.PortBindings}
+	req := network.ConnectRequest{ContainerID: c.ID, ContainerName: c.Name, Hostname: c.Spec.Hostname,
+		Aliases: c.Config.NetworkAliases, Network: c.Config.NetworkMode, Pid: pid, Ports: c.Config.PortBindings}
 	ep, err := rt.Networks.Connect(req)
 	if err != nil {
 		if all, lerr := rt.store.list(); lerr == nil && rt.reconcileNetworks(all) == nil {

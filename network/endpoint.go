@@ -21,6 +21,8 @@ import (
 type Endpoint struct {
 	ContainerID   string        `json:"ContainerId"`
 	ContainerName string        `json:"ContainerName"`
+	Hostname      string        `json:"Hostname,omitempty"`
+	Aliases       []string      `json:"Aliases,omitempty"` // --network-alias
 	Network       string        `json:"Network"`
 	NetworkID     string        `json:"NetworkId"`
 	Bridge        string        `json:"Bridge"`
@@ -69,6 +71,8 @@ func (m *Manager) endpoints() ([]*Endpoint, error) {
 type ConnectRequest struct {
 	ContainerID   string
 	ContainerName string
+	Hostname      string
+	Aliases       []string
 	Network       string // a network's name or ID; "" for the default network
 	Pid           int    // the container's init, in its network namespace
 	Ports         []PortMapping
@@ -107,7 +111,7 @@ func (m *Manager) Connect(req ConnectRequest) (ep *Endpoint, err error) {
 	subnet := n.ipnet()
 	prefix, _ := subnet.Mask.Size()
 	ep = &Endpoint{
-		ContainerID: req.ContainerID, ContainerName: req.ContainerName,
+		ContainerID: req.ContainerID, ContainerName: req.ContainerName, Hostname: req.Hostname, Aliases: req.Aliases,
 		Network: n.Name, NetworkID: n.ID, Bridge: n.Bridge,
 		HostVeth: "md" + req.ContainerID[:13], IPPrefixLen: prefix, Gateway: n.Gateway,
 		Ports: ports, Created: time.Now().UTC(), Firewall: n.Firewall,

@@ -387,7 +387,36 @@ func (m *Manager) Remove(ref string) error {
 	if err := m.ipam.Delete(n.ipnet()); err != nil {
 		return err
 	}
+	os.Remove(m.membersLock(n.ID))
 	return os.Remove(m.defPath(n.Name))
+}
+
+func (m *Manager) membersLock(networkID string) string {
+	return filepath.Join(m.runDir, "members", networkID+".lock")
+}
+
+// Members lists the endpoints on a network under the network's members
+// lock, which the caller releases: whoever keeps files that list a
+// network's containers (their /etc/hosts) rewrites them one at a time.
+func (m *Manager) Members(networkID string) (unlock func(), members []*Endpoint, err error) {
+	if err := os.MkdirAll(filepath.Dir(m.membersLock(networkID)), 0o700); err != nil {
+		return nil, nil, err
+	}
+	unlock, err = fsutil.Lock(m.membersLock(networkID))
+	if err != nil {
+		return nil, nil, err
+	}
+	eps, err := m.endpoints()
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	for _, ep := range eps {
+		if ep.NetworkID == networkID {
+			members = append(members, ep)
+		}
+	}
+	return unlock, members, nil
 }
 
 // Attached lists the endpoints on a network.
