@@ -34,6 +34,7 @@ func commands() []*cli.Command {
 				&cli.IntFlag{Name: "last", Aliases: []string{"n"}, Usage: "show the n last created containers (all states)"},
 				&cli.BoolFlag{Name: "latest", Aliases: []string{"l"}, Usage: "show the latest created container"},
 				&cli.StringFlag{Name: "format", Usage: "format rows with a Go template ({{.ID}} {{.Names}} ...; 'table ...' adds a header)"},
+				&cli.BoolFlag{Name: "size", Aliases: []string{"s"}, Usage: "show the size of each container's writable layer (and with its image)"},
 			},
 			Action: func(ctx context.Context, cmd *cli.Command) error {
 				last := int(cmd.Int("last"))
@@ -42,7 +43,7 @@ func commands() []*cli.Command {
 				}
 				return runtimeFor(cmd).Ps(os.Stdout, container.PsOptions{
 					All: cmd.Bool("all"), Quiet: cmd.Bool("quiet"), NoTrunc: cmd.Bool("no-trunc"),
-					Filters: cmd.StringSlice("filter"), Last: last, Format: cmd.String("format")})
+					Filters: cmd.StringSlice("filter"), Last: last, Format: cmd.String("format"), Size: cmd.Bool("size")})
 			},
 		},
 		{
@@ -51,6 +52,7 @@ func commands() []*cli.Command {
 				&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "follow log output until the container exits"},
 				&cli.StringFlag{Name: "tail", Aliases: []string{"n"}, Value: "all", Usage: "number of lines to show from the end"},
 				&cli.BoolFlag{Name: "timestamps", Aliases: []string{"t"}, Usage: "show timestamps"},
+				&cli.BoolFlag{Name: "details", Usage: "show the attributes --log-opt labels= and env= give each line"},
 				&cli.StringFlag{Name: "since", Usage: "show lines since a time (RFC 3339, Unix seconds, or a duration such as 10m)"},
 				&cli.StringFlag{Name: "until", Usage: "show lines until a time (as --since)"},
 			},
@@ -73,7 +75,7 @@ func commands() []*cli.Command {
 					return usage(fmt.Errorf("--until: %w", err))
 				}
 				return general(runtimeFor(cmd).Logs(ref, container.LogsOptions{
-					Follow: cmd.Bool("follow"), Tail: tail, Timestamps: cmd.Bool("timestamps"), Since: since, Until: until}, os.Stdout, os.Stderr))
+					Follow: cmd.Bool("follow"), Tail: tail, Timestamps: cmd.Bool("timestamps"), Details: cmd.Bool("details"), Since: since, Until: until}, os.Stdout, os.Stderr))
 			},
 		},
 		{
@@ -84,6 +86,17 @@ func commands() []*cli.Command {
 			Action: func(ctx context.Context, cmd *cli.Command) error {
 				return eachArg(cmd, func(ref string) error {
 					return runtimeFor(cmd).Stop(ref, time.Duration(cmd.Int("time"))*time.Second)
+				})
+			},
+		},
+		{
+			Name: "restart", Usage: "stop containers, then start them again (detached)", ArgsUsage: "CONTAINER...",
+			Flags: []cli.Flag{
+				&cli.IntFlag{Name: "time", Aliases: []string{"t"}, Value: 10, Usage: "seconds to wait before killing"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return eachArg(cmd, func(ref string) error {
+					return runtimeFor(cmd).Restart(ref, time.Duration(cmd.Int("time"))*time.Second)
 				})
 			},
 		},
@@ -343,11 +356,12 @@ func networkCommand() *cli.Command {
 			},
 			{
 				Name: "inspect", Usage: "show networks as JSON, with their containers", ArgsUsage: "NETWORK...",
+				Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "format the output with a Go template"}},
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					if cmd.NArg() == 0 {
 						return usage(errors.New("requires at least 1 argument"))
 					}
-					return general(runtimeFor(cmd).NetworkInspect(cmd.Args().Slice(), os.Stdout))
+					return general(runtimeFor(cmd).NetworkInspect(cmd.Args().Slice(), cmd.String("format"), os.Stdout))
 				},
 			},
 			{

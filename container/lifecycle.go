@@ -282,6 +282,15 @@ func (rt *Runtime) Stop(ref string, timeout time.Duration) error {
 	return rt.waitSupervisor(c.ID)
 }
 
+// Restart stops a container as Stop does, then starts it again as Start
+// does (detached, keeping its writable layer), as Docker's restart.
+func (rt *Runtime) Restart(ref string, timeout time.Duration) error {
+	if err := rt.Stop(ref, timeout); err != nil {
+		return err
+	}
+	return rt.Start(ref)
+}
+
 // Kill sends a signal to the container's init.
 func (rt *Runtime) Kill(ref string, sig unix.Signal) error {
 	c, err := rt.Lookup(ref)

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,9 +22,10 @@ import (
 // Docker's json-file format: {"log":"...","stream":"stdout","time":"..."}.
 
 type logEntry struct {
-	Log    string    `json:"log"`
-	Stream string    `json:"stream"`
-	Time   time.Time `json:"time"`
+	Log    string            `json:"log"`
+	Stream string            `json:"stream"`
+	Attrs  map[string]string `json:"attrs,omitempty"` // --log-opt labels= and env=
+	Time   time.Time         `json:"time"`
 }
 
 type logWriter struct {
@@ -34,12 +38,17 @@ type logWriter struct {
 	// becomes container.log.1 (and .1 .2, ...), keeping maxFiles in all.
 	maxSize  int64
 	maxFiles int
+	attrs    map[string]string
 }
 
-// LogOptions are --log-opt's: max-size (0: unbounded) and max-file.
+// LogOptions are --log-opt's: max-size (0: unbounded) and max-file; labels
+// and env name the container labels and environment variables every entry
+// carries as its attrs (shown by logs --details), as Docker's json-file.
 type LogOptions struct {
-	MaxSize  int64 `json:"MaxSize,omitempty"`
-	MaxFiles int   `json:"MaxFiles,omitempty"`
+	MaxSize  int64    `json:"MaxSize,omitempty"`
+	MaxFiles int      `json:"MaxFiles,omitempty"`
+	Labels   []string `json:"Labels,omitempty"`
+	Env      []string `json:"Env,omitempty"`
 }
 
 // ParseLogOpts reads --log-opt KEY=VALUE values.
@@ -60,8 +69,20 @@ func ParseLogOpts(opts []string) (LogOptions, error) {
 				return o, fmt.Errorf("invalid --log-opt %q: max-file must be a positive number", kv)
 			}
 			o.MaxFiles = n
+		case "labels", "env":
+			var keys []string
+			for _, key := range strings.Split(v, ",") {
+				if key = strings.TrimSpace(key); key != "" {
+					keys = append(keys, key)
+				}
+			}
+			if k == "labels" {
+				o.Labels = append(o.Labels, keys...)
+			} else {
+				o.Env = append(o.Env, keys...)
+			}
 		default:
-			return o, fmt.Errorf("invalid --log-opt %q: max-size or max-file", kv)
+			return o, fmt.Errorf("invalid --log-opt %q: max-size, max-file, labels or env", kv)
 		}
 	}
 	if o.MaxFiles > 1 && o.MaxSize == 0 {
@@ -70,12 +91,13 @@ func ParseLogOpts(opts []string) (LogOptions, error) {
 	return o, nil
 }
 
-func openLog(path string, o LogOptions) (*logWriter, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+func (rt *Runtime) openLog(c *Container) (*logWriter, error) {
+	f, err := os.OpenFile(c.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, err
 	}
-	w := &logWriter{f: f, path: path, maxSize: o.MaxSize, maxFiles: o.MaxFiles}
+	o := c.Config.Log
+	w := &logWriter{f: f, path: c.LogPath, maxSize: o.MaxSize, maxFiles: o.MaxFiles, attrs: logAttrs(c)}
 	if fi, err := f.Stat(); err == nil {
 		w.size = fi.Size()
 	}
@@ -83,6 +105,40 @@ func openLog(path string, o LogOptions) (*logWriter, error) {
 		w.maxFiles = 1
 	}
 	return w, nil
+}
+
+// logAttrs are the labels and variables --log-opt labels= and env= name,
+// as the container has them.
+func logAttrs(c *Container) map[string]string {
+	attrs := map[string]string{}
+	for _, k := range c.Config.Log.Labels {
+		if v, ok := c.Config.Labels[k]; ok {
+			attrs[k] = v
+		}
+	}
+	if len(c.Config.Log.Env) > 0 && c.Spec != nil && c.Spec.Process != nil {
+		for _, kv := range c.Spec.Process.Env {
+			k, v, _ := strings.Cut(kv, "=")
+			if slices.Contains(c.Config.Log.Env, k) {
+				attrs[k] = v
+			}
+		}
+	}
+	if len(attrs) == 0 {
+		return nil
+	}
+	return attrs
+}
+
+// detailsPrefix is what logs --details puts before a line: its attrs,
+// sorted, then a space (alone when there are none), as Docker's.
+func detailsPrefix(attrs map[string]string) string {
+	var kv []string
+	for k, v := range attrs {
+		kv = append(kv, url.QueryEscape(k)+"="+url.QueryEscape(v))
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ",") + " "
 }
 
 // rotate moves the full log aside; the caller holds mu.
@@ -119,7 +175,7 @@ func (w *logWriter) write(stream string, data []byte) {
 			line = data[:i+1]
 		}
 		data = data[len(line):]
-		enc.Encode(logEntry{Log: string(line), Stream: stream, Time: now})
+		enc.Encode(logEntry{Log: string(line), Stream: stream, Attrs: w.attrs, Time: now})
 		ends = append(ends, out.Len())
 	}
 	w.mu.Lock()
@@ -158,6 +214,7 @@ type LogsOptions struct {
 	Follow     bool
 	Tail       int // -1: all
 	Timestamps bool
+	Details    bool // each line's attrs first
 	// Since and Until bound the lines shown by their time (zero: no bound).
 	Since, Until time.Time
 }
@@ -219,10 +276,12 @@ func (rt *Runtime) Logs(ref string, o LogsOptions, stdout, stderr io.Writer) err
 			w = stderr
 		}
 		if o.Timestamps {
-			fmt.Fprintf(w, "%s %s", e.Time.Format(time.RFC3339Nano), e.Log)
-		} else {
-			io.WriteString(w, e.Log)
+			fmt.Fprintf(w, "%s ", e.Time.Format(time.RFC3339Nano))
 		}
+		if o.Details {
+			io.WriteString(w, detailsPrefix(e.Attrs))
+		}
+		io.WriteString(w, e.Log)
 	}
 	br := bufio.NewReader(&logChain{older: older, cur: f})
 	var pending []byte

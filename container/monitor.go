@@ -93,7 +93,7 @@ func (rt *Runtime) Monitor(id string, attached bool) error {
 		reply(monitorReport{Error: err.Error(), Code: errdefs.CodeRuntime})
 		return err
 	}
-	logw, err := openLog(c.LogPath, c.Config.Log)
+	logw, err := rt.openLog(c)
 	if err != nil {
 		rt.startFailed(c, err)
 		reply(monitorReport{Error: err.Error(), Code: errdefs.CodeRuntime})

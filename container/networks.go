@@ -1,7 +1,6 @@
 package container
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -57,10 +56,11 @@ type containerOnNetwork struct {
 	HostVeth    string `json:"HostVeth"`
 }
 
-// NetworkInspect prints networks as JSON, with the containers on them.
-func (rt *Runtime) NetworkInspect(refs []string, w io.Writer) error {
+// NetworkInspect prints networks as JSON, with the containers on them, or
+// each through a Go template (format).
+func (rt *Runtime) NetworkInspect(refs []string, format string, w io.Writer) error {
 	rt.Reconcile() // best effort: leftovers must not block network commands
-	var out []networkView
+	var out []any
 	var missing error
 	for _, ref := range refs {
 		n, err := rt.Networks.Get(ref)
@@ -79,14 +79,9 @@ func (rt *Runtime) NetworkInspect(refs []string, w io.Writer) error {
 		}
 		out = append(out, v)
 	}
-	if out == nil {
-		out = []networkView{}
-	}
-	data, err := json.MarshalIndent(out, "", "    ")
-	if err != nil {
+	if err := printJSONOrTemplate(out, format, w); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, string(data))
 	return missing
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -28,11 +30,13 @@ type PsOptions struct {
 	Last int
 	// Format is a Go template for each row; "table TEMPLATE" adds a header.
 	Format string
+	// Size adds the SIZE column: the writable layer, and with the image.
+	Size bool
 }
 
 // psRow is what a --format template sees of a container, as Docker names it.
 type psRow struct {
-	ID, Image, Command, CreatedAt, RunningFor, Status, Ports, Names, Labels, State, Networks string
+	ID, Image, Command, CreatedAt, RunningFor, Status, Ports, Names, Labels, State, Networks, Size string
 }
 
 // match is the filter of ps: nil when every filter is known.
@@ -120,7 +124,11 @@ func (rt *Runtime) Ps(w io.Writer, o PsOptions) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	if !o.Quiet && tmpl == nil {
-		fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
+		header := "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES"
+		if o.Size {
+			header += "\tSIZE"
+		}
+		fmt.Fprintln(tw, header)
 	}
 	if table && !o.Quiet {
 		header := regexp.MustCompile(`\{\{\s*\.(\w+)\s*\}\}`).ReplaceAllStringFunc(o.Format[len("table"):], func(m string) string {
@@ -151,6 +159,10 @@ func (rt *Runtime) Ps(w io.Writer, o PsOptions) error {
 		if !o.NoTrunc && len(command) > 20 {
 			command = command[:19] + "…"
 		}
+		size := ""
+		if o.Size {
+			size = rt.sizeText(c)
+		}
 		if tmpl != nil {
 			var labels []string
 			for k, v := range c.Config.Labels {
@@ -163,17 +175,40 @@ func (rt *Runtime) Ps(w io.Writer, o PsOptions) error {
 			}
 			row := psRow{ID: id, Image: c.Image, Command: strconv.Quote(command), CreatedAt: c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
 				RunningFor: humanDuration(now.Sub(c.Created)) + " ago", Status: c.statusText(now), Ports: c.portsText(), Names: c.Name,
-				Labels: strings.Join(labels, ","), State: state, Networks: c.Config.NetworkMode}
+				Labels: strings.Join(labels, ","), State: state, Networks: c.Config.NetworkMode, Size: size}
 			if err := tmpl.Execute(tw, row); err != nil {
 				return errdefs.WithCode(fmt.Errorf("--format: %w", err), errdefs.CodeGeneral)
 			}
 			fmt.Fprintln(tw)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%q\t%s ago\t%s\t%s\t%s\n", id, c.Image, command,
+		fmt.Fprintf(tw, "%s\t%s\t%q\t%s ago\t%s\t%s\t%s", id, c.Image, command,
 			humanDuration(now.Sub(c.Created)), c.statusText(now), c.portsText(), c.Name)
+		if o.Size {
+			fmt.Fprintf(tw, "\t%s", size)
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// sizeText is the SIZE column, as Docker's: the bytes of the writable
+// layer, then with the image's ("2B (virtual 4.26MB)").
+func (rt *Runtime) sizeText(c *Container) string {
+	var n int64
+	filepath.WalkDir(rt.newRootfs(c.ID, nil).Upper, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	virtual := n
+	if img, err := rt.Images.Get(c.ImageID); err == nil {
+		virtual += img.Meta.Size
+	}
+	return fmt.Sprintf("%s (virtual %s)", humanSize(n), humanSize(virtual))
 }
 
 // portsText is the PORTS column: "0.0.0.0:8080->80/tcp, ...".

@@ -272,7 +272,7 @@ func (rt *Runtime) runAttached(c *Container) error {
 		rt.startFailed(c, err)
 		return err
 	}
-	log, err := openLog(c.LogPath, c.Config.Log)
+	log, err := rt.openLog(c)
 	if err == nil {
 		defer log.Close()
 	}

@@ -309,3 +309,38 @@ func TestShellCompletion(t *testing.T) {
 		t.Fatalf("completions: %q", out)
 	}
 }
+
+// restart, ps -s, logs --details with --log-opt labels= and env=, and
+// inspect --format on a network.
+func TestRestartSizeDetails(t *testing.T) {
+	must(t, "run", "-d", "--name", "again2", "--net", "none", "--label", "team=a", "-e", "MODE=dev",
+		"--log-opt", "labels=team", "--log-opt", "env=MODE", "busybox", "sh", "-c", "echo hi; head -c 3000 /dev/zero > /big; sleep 1000")
+	rmAfter(t, "again2")
+	waitFor(t, 10*time.Second, "the 3000-byte file", func() bool {
+		return mydocker("exec", "again2", "sh", "-c", "[ $(stat -c %s /big) = 3000 ]").code == 0
+	})
+	if out := must(t, "ps", "-s", "--format", "{{.Names}} {{.Size}}", "--filter", "name=again2"); !strings.HasPrefix(out, "again2 3kB (virtual ") {
+		t.Fatalf("ps -s: %q", out)
+	}
+	if out := must(t, "ps", "-s", "--filter", "name=again2"); !strings.Contains(strings.SplitN(out, "\n", 2)[0], "SIZE") {
+		t.Fatalf("ps -s header: %q", out)
+	}
+	if out := must(t, "logs", "--details", "again2"); out != "MODE=dev,team=a hi\n" {
+		t.Fatalf("logs --details: %q", out)
+	}
+	pid := inspect(t, "again2", "{{.State.Pid}}")
+	must(t, "restart", "-t", "0", "again2")
+	if s := status(t, "again2"); !strings.HasPrefix(s, "Up") || inspect(t, "again2", "{{.State.Pid}}") == pid {
+		t.Fatalf("after restart: %q", s)
+	}
+	waitFor(t, 10*time.Second, "the second run's output", func() bool { return must(t, "logs", "again2") == "hi\nhi\n" })
+	oneLineError(t, expect(t, 1, "restart", "no-such-container"))
+	oneLineError(t, expect(t, 125, "run", "--log-opt", "colour=blue", "busybox", "true"))
+
+	must(t, "network", "create", "--subnet", "10.231.10.0/24", "fmtnet")
+	t.Cleanup(func() { mydocker("network", "rm", "fmtnet") })
+	if out := must(t, "network", "inspect", "-f", "{{.Name}} {{.Subnet}}", "fmtnet"); out != "fmtnet 10.231.10.0/24\n" {
+		t.Fatalf("network inspect -f: %q", out)
+	}
+	oneLineError(t, expect(t, 125, "network", "inspect", "-f", "{{.Name", "fmtnet"))
+}
