@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -204,5 +205,11 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	}
 	if list, _ := s3.List(); len(list) != 0 {
 		t.Fatalf("a failed load left images: %v", list)
+	}
+	// A layer whose files changed on disk (same size) is not saved as if
+	// it were whole: the stream no longer hashes to its diff ID.
+	os.WriteFile(filepath.Join(s.layerDir(diffIDs[0].String()), "diff", "etc", "keep"), []byte("KEEP"), 0o644)
+	if err := s.Save([]string{"two:1"}, io.Discard); err == nil || !strings.Contains(err.Error(), "changed on disk") {
+		t.Fatalf("save of a changed layer: %v", err)
 	}
 }

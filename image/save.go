@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -110,9 +112,13 @@ func (s *Store) writeLayer(tw *tar.Writer, diffID string, now time.Time) error {
 	if err := tw.WriteHeader(&tar.Header{Name: dir + "/layer.tar", Typeflag: tar.TypeReg, Mode: 0o644, Size: size, ModTime: now}); err != nil {
 		return err
 	}
-	n, err := io.Copy(tw, rc)
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tw, h), rc)
 	if err == nil && n != size {
 		err = fmt.Errorf("layer %s: %d bytes, expected %d", shortHex(diffID), n, size)
+	}
+	if err == nil && "sha256:"+hex.EncodeToString(h.Sum(nil)) != diffID {
+		err = fmt.Errorf("layer %s changed on disk: its files no longer make its diff ID", shortHex(diffID))
 	}
 	return err
 }

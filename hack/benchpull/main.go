@@ -79,6 +79,7 @@ func run(mydocker, crane string, rounds int) error {
 		name string
 		argv func(dir string) []string
 		wall []time.Duration
+		cpu  []time.Duration // user + system
 	}
 	ref := host + "/bench/a:1"
 	subjects := []*subject{
@@ -98,19 +99,22 @@ func run(mydocker, crane string, rounds int) error {
 			s := subjects[(i+r)%len(subjects)]
 			dir := filepath.Join(tmp, fmt.Sprintf("out-%d-%d", r, i))
 			start := time.Now()
-			if out, err := exec.Command(s.argv(dir)[0], s.argv(dir)[1:]...).CombinedOutput(); err != nil {
+			cmd := exec.Command(s.argv(dir)[0], s.argv(dir)[1:]...)
+			if out, err := cmd.CombinedOutput(); err != nil {
 				return fmt.Errorf("%s: %v: %s", s.name, err, out)
 			}
 			s.wall = append(s.wall, time.Since(start))
+			s.cpu = append(s.cpu, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
 			unmountUnder(dir) // containers-storage leaves its overlay home mounted
 			os.RemoveAll(dir)
 		}
 	}
-	fmt.Printf("| pull of the image, %d rounds | median | min | MB/s (median) |\n|---|---|---|---|\n", rounds)
+	fmt.Printf("| pull of the image, %d rounds | median | min | MB/s (median) | CPU (user+sys, median) |\n|---|---|---|---|---|\n", rounds)
 	for _, s := range subjects {
 		sort.Slice(s.wall, func(i, j int) bool { return s.wall[i] < s.wall[j] })
+		sort.Slice(s.cpu, func(i, j int) bool { return s.cpu[i] < s.cpu[j] })
 		med := s.wall[len(s.wall)/2]
-		fmt.Printf("| %s | %s | %s | %.0f |\n", s.name, ms(med), ms(s.wall[0]), float64(size)/1e6/med.Seconds())
+		fmt.Printf("| %s | %s | %s | %.0f | %s |\n", s.name, ms(med), ms(s.wall[0]), float64(size)/1e6/med.Seconds(), ms(s.cpu[len(s.cpu)/2]))
 	}
 	// A second image sharing five layers fetches only the sixth.
 	dir := filepath.Join(tmp, "shared")
