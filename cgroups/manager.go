@@ -28,6 +28,11 @@ type Manager interface {
 	Create(r *specs.LinuxResources) error
 	// Apply moves a process (and so its future children) into the cgroup.
 	Apply(pid int) error
+	// SelfJoin says how a process about to start joins the cgroup itself,
+	// without the cost of Apply: on v1, the tasks files it writes 0 to
+	// while it has one thread (the nsenter constructor does); on v2, the
+	// directory to clone it into (CLONE_INTO_CGROUP).
+	SelfJoin() (tasks []string, dir string)
 	// OOMKilled reports whether the kernel's OOM killer killed a process in
 	// the cgroup.
 	OOMKilled() bool

@@ -175,6 +175,16 @@ func (m *v1) Apply(pid int) error {
 	return nil
 }
 
+func (m *v1) SelfJoin() ([]string, string) {
+	var tasks []string
+	for _, s := range v1Subsystems {
+		if dir, ok := m.paths[s.Name()]; ok {
+			tasks = append(tasks, filepath.Join(dir, "tasks"))
+		}
+	}
+	return tasks, ""
+}
+
 func (m *v1) OOMKilled() bool {
 	dir, ok := m.paths["memory"]
 	return ok && keyValue(dir, "memory.oom_control", "oom_kill") > 0

@@ -155,6 +155,8 @@ func (m *v2) Apply(pid int) error {
 	return nil
 }
 
+func (m *v2) SelfJoin() ([]string, string) { return nil, m.path }
+
 func (m *v2) OOMKilled() bool {
 	return keyValue(m.path, "memory.events", "oom_kill") > 0
 }

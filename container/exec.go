@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -32,10 +33,6 @@ type execConfig struct {
 	Process    *specs.Process `json:"process"`
 	SeccompBPF []byte         `json:"seccompBPF,omitempty"`
 }
-
-// nsenterSyncFd is where the nsenter constructor waits for its go-ahead
-// (after the config pipe and sync socket at 3 and 4).
-const nsenterSyncFd = 5
 
 // Exec runs a command inside a running container and returns its exit
 // status as an errdefs.Status. The process is `mydocker execinit`, which the
@@ -82,35 +79,24 @@ func (rt *Runtime) Exec(ref string, o *ExecOptions) error {
 		}
 	}
 
-	goR, goW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer goW.Close()
 	cmd := exec.Command("/proc/self/exe", "execinit")
-	cmd.Env = []string{
-		"_MYDOCKER_NSENTER_PID=" + strconv.Itoa(c.State.Pid),
-		"_MYDOCKER_NSENTER_SYNC=" + strconv.Itoa(nsenterSyncFd),
+	cmd.Env = []string{"_MYDOCKER_NSENTER_PID=" + strconv.Itoa(c.State.Pid)}
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	if c.CgroupPath != "" {
+		// Born in the container's cgroups, so that what it forks is too.
+		// exec's constructor joins them as host root, before the user
+		// namespace.
+		closeFd, _, err := joinAtStart(cmd, cgroups.New(c.CgroupPath), true)
+		if err != nil {
+			return errdefs.WithCode(fmt.Errorf("exec: %w", err), errdefs.CodeRuntime)
+		}
+		defer closeFd()
 	}
-	cmd.ExtraFiles = []*os.File{goR}
 	l, err := launch(cmd, o.TTY, o.Interactive)
-	goR.Close()
 	if err != nil {
 		return errdefs.WithCode(fmt.Errorf("exec: %w", err), errdefs.CodeRuntime)
 	}
 	defer l.close()
-	// The constructor waits: join the container's cgroups now, so that
-	// what it forks inside is born there.
-	if c.CgroupPath != "" {
-		if err := cgroups.New(c.CgroupPath).Apply(cmd.Process.Pid); err != nil {
-			l.p.kill()
-			return errdefs.WithCode(fmt.Errorf("exec: %w", err), errdefs.CodeRuntime)
-		}
-	}
-	if _, err := goW.Write([]byte{1}); err != nil {
-		l.p.kill()
-		return errdefs.WithCode(fmt.Errorf("exec: %w", err), errdefs.CodeRuntime)
-	}
 	bpf, err := rt.seccompProgram(c.Spec)
 	if err != nil {
 		l.p.kill()

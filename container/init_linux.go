@@ -2,6 +2,7 @@ package container
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mydocker/mydocker/internal/errdefs"
+	"github.com/mydocker/mydocker/nsenter"
 )
 
 // File descriptors the parent hands to init (and to an exec'd process).
@@ -53,6 +55,9 @@ func reportFailure(err error) error {
 }
 
 func runInit() error {
+	if err := nsenter.JoinError(); err != "" {
+		return errors.New(err)
+	}
 	unix.CloseOnExec(initConfigFd)
 	unix.CloseOnExec(initSyncFd)
 	f := os.NewFile(initConfigFd, "init-config")

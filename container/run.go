@@ -36,14 +36,17 @@ func (rt *Runtime) Run(ctx context.Context, o *RunOptions, out io.Writer) error 
 	if err != nil {
 		return errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
+	phase("command line")
 	img, err := rt.runImage(ctx, o)
 	if err != nil {
 		return errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
+	phase("image found")
 	c, super, err := rt.create(o, img)
 	if err != nil {
 		return errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
+	phase("spec, workspace, record")
 	defer super.Close()
 	switch {
 	case o.Detach:
@@ -277,6 +280,7 @@ func (rt *Runtime) runAttached(c *Container) error {
 		defer log.Close()
 	}
 	code := p.attach(c.Config.OpenStdin, log)
+	phase("container ran (to its exit)")
 	rt.finish(c, code)
 	if code != 0 {
 		return errdefs.Status(code)
@@ -379,6 +383,7 @@ func (rt *Runtime) startFailed(c *Container, err error) {
 func (rt *Runtime) finish(c *Container, code int) {
 	oom := c.CgroupPath != "" && cgroups.New(c.CgroupPath).OOMKilled()
 	rt.release(c)
+	phase("network and cgroup released")
 	rt.store.update(c.ID, func(r *Container) error {
 		r.State.Status = Exited
 		r.State.ExitCode = code
@@ -392,8 +397,10 @@ func (rt *Runtime) finish(c *Container, code int) {
 		r.State.FinishedAt = time.Now().UTC()
 		return nil
 	})
+	phase("exit recorded")
 	if c.Config.AutoRemove {
 		rt.removeFiles(c)
+		phase("workspace and record removed")
 	}
 }
 

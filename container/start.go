@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -69,6 +70,7 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 	if err != nil {
 		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
+	phase("volumes, rootfs options, seccomp")
 	if len(c.Spec.Linux.UIDMappings) > 0 {
 		// The container's root must reach its /etc files to bind them.
 		if err := traversable(filepath.Dir(rt.RunDir), filepath.Dir(rt.etcPath(c.ID, "hosts"))); err != nil {
@@ -83,6 +85,7 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 			return nil, errdefs.WithCode(limitError(err), errdefs.CodeRuntime)
 		}
 		u.push(func() { cg.Destroy() })
+		phase("cgroup created")
 	}
 	var cloneFlags uintptr
 	for _, ns := range c.Spec.Linux.Namespaces {
@@ -109,6 +112,18 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
+	// A user-namespaced init is not host root when its constructor runs:
+	// it cannot write the host's v1 tasks files, so it is moved in (Apply).
+	userns := len(c.Spec.Linux.UIDMappings) > 0
+	joined := false
+	if cg != nil {
+		closeFd, ok, err := joinAtStart(cmd, cg, !userns)
+		if err != nil {
+			return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
+		}
+		defer closeFd()
+		joined = ok
+	}
 	l, err := launch(cmd, c.Config.Tty, c.Config.OpenStdin)
 	if err != nil {
 		return nil, errdefs.WithCode(fmt.Errorf("starting init: %w", err), errdefs.CodeRuntime)
@@ -117,15 +132,17 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 	u.push(l.p.kill)
 	p = l.p
 	pid := cmd.Process.Pid
+	phase("init forked (new namespaces)")
 	logrus.Debugf("container %s: init started as pid %d", c.ShortID(), pid)
 	start, err := pidStartTime(pid)
 	if err != nil {
 		return nil, err
 	}
 
-	// init waits for its config: this is where it joins cgroups and gets
-	// its network before any of the user's code runs.
-	if cg != nil {
+	// init waits for its config: this is where it gets its network (and,
+	// unless it joined them as it started, its cgroups) before any of the
+	// user's code runs.
+	if cg != nil && !joined {
 		if err := cg.Apply(pid); err != nil {
 			return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 		}
@@ -151,9 +168,11 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		logrus.Debugf("container %s: names on %s in %v", c.ShortID(), ep.Network, time.Since(tNames))
 	}
 
+	phase("network, /etc files")
 	if err := l.handshake(initConfig{Spec: c.Spec, RootfsMount: rootfsMount, RootfsMountDir: rootfsMountDir, SeccompBPF: bpf}); err != nil {
 		return nil, err
 	}
+	phase("init: mounts, confinement, exec")
 	if _, err := rt.store.update(c.ID, func(r *Container) error {
 		r.State = State{Status: Running, Pid: pid, PidStart: start, StartedAt: time.Now().UTC(),
 			RestartCount: r.State.RestartCount, StopRequested: r.State.StopRequested}
@@ -163,6 +182,7 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	phase("running recorded")
 	return p, nil
 }
 
@@ -214,6 +234,31 @@ func (rt *Runtime) prepareVolumes(c *Container) error {
 		}
 	}
 	return nil
+}
+
+// joinAtStart makes cmd's process start in cg's cgroup without Apply's
+// cost (see package nsenter): on v2 the child is cloned into the directory;
+// on v1, with self, the tasks files go to its constructor through the
+// environment. ok is false when the caller must Apply instead. The returned
+// function closes what it opened, once cmd has started.
+func joinAtStart(cmd *exec.Cmd, cg cgroups.Manager, self bool) (closeFd func(), ok bool, err error) {
+	tasks, dir := cg.SelfJoin()
+	if dir == "" {
+		if !self || len(tasks) == 0 {
+			return func() {}, false, nil
+		}
+		cmd.Env = append(cmd.Env, "_MYDOCKER_CGROUP_TASKS="+strings.Join(tasks, "\n"))
+		return func() {}, true, nil
+	}
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, false, fmt.Errorf("opening cgroup %s: %w", dir, err)
+	}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	return func() { unix.Close(fd) }, true, nil
 }
 
 // launched is a child that takes its config on fd 3 and talks back on the

@@ -116,10 +116,26 @@ func TestCgroupCPUSharesAndPids(t *testing.T) {
 	if got := readCgroup(t, id, "pids", "pids.max"); got != "64" {
 		t.Fatalf("pids.max = %q", got)
 	}
-	// exec'd processes join the container's cgroup.
-	r := expect(t, 0, "exec", "shares", "cat", "/proc/self/cgroup")
-	if !strings.Contains(r.stdout, cgroups.Parent+"/"+id) {
-		t.Fatalf("exec is not in the container's cgroup: %q", r.stdout)
+	// Init and exec'd processes are in the container's cgroup in every
+	// hierarchy mydocker manages (they join as they start: see nsenter).
+	for _, who := range []string{"1", "self"} {
+		r := expect(t, 0, "exec", "shares", "cat", "/proc/"+who+"/cgroup")
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			f := strings.SplitN(line, ":", 3)
+			if len(f) != 3 {
+				continue
+			}
+			managed := f[0] == "0" && cgroups.IsV2() // a hybrid host's v2 line is not ours
+			for _, c := range strings.Split(f[1], ",") {
+				switch c {
+				case "memory", "cpu", "cpuacct", "cpuset", "pids", "devices", "freezer", "blkio":
+					managed = true
+				}
+			}
+			if managed && f[2] != "/"+cgroups.Parent+"/"+id {
+				t.Fatalf("/proc/%s/cgroup: %q is not the container's", who, line)
+			}
+		}
 	}
 }
 

@@ -24,24 +24,15 @@ static void fail(const char *what, const char *detail) {
 	_exit(125);
 }
 
+const char *mydocker_join_error(void);
+
 void mydocker_nsenter(void) {
 	const char *pid = getenv("_MYDOCKER_NSENTER_PID");
-	const char *sync = getenv("_MYDOCKER_NSENTER_SYNC");
 	if (pid == NULL || *pid == '\0')
 		return;
-
-	if (sync != NULL && *sync != '\0') {
-		int fd = atoi(sync);
-		char go;
-		ssize_t n;
-		do {
-			n = read(fd, &go, 1);
-		} while (n < 0 && errno == EINTR);
-		if (n != 1) {
-			errno = EPIPE;
-			fail("waiting for", "the parent");
-		}
-		close(fd);
+	if (*mydocker_join_error() != '\0') {
+		fprintf(stderr, "mydocker: exec: %s\n", mydocker_join_error());
+		_exit(125);
 	}
 
 	// A container in a user namespace of its own: join that first, so that
