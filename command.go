@@ -201,20 +201,6 @@ func commands() []*cli.Command {
 			},
 		},
 		{
-			Name: "execinit", Hidden: true, Usage: "internal: a process exec'd into a container",
-			SkipFlagParsing: true,
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return container.ExecInit()
-			},
-		},
-		{
-			Name: "init", Hidden: true, Usage: "internal: a container's first process",
-			SkipFlagParsing: true,
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return container.Init()
-			},
-		},
-		{
 			Name: "monitor", Hidden: true, Usage: "internal: supervises a detached container", ArgsUsage: "ID",
 			Flags: []cli.Flag{&cli.BoolFlag{Name: "attached", Usage: "a client's connection is fd 5"}},
 			Action: func(ctx context.Context, cmd *cli.Command) error {

@@ -28,6 +28,17 @@ const (
 )
 
 func main() {
+	// A container's init and a process exec'd into one are this binary run
+	// again (mydocker init, mydocker execinit), on the path of every run and
+	// exec: they go straight to their work, without the command line.
+	if len(os.Args) == 2 {
+		switch os.Args[1] {
+		case "init":
+			os.Exit(exitCode(container.Init()))
+		case "execinit":
+			os.Exit(exitCode(container.ExecInit()))
+		}
+	}
 	app := &cli.Command{
 		Name:                   "mydocker",
 		Usage:                  "a daemonless container runtime",

@@ -213,7 +213,7 @@ func (r stateRecord) light() *Container {
 func (s *store) save(c *Container) error {
 	static := *c
 	static.State, static.NetworkSettings, static.Usage = State{}, nil, nil
-	if err := fsutil.ReplaceJSON(s.recordPath(c.ID), &static); err != nil {
+	if err := fsutil.ReplaceVolatileJSON(s.recordPath(c.ID), &static); err != nil {
 		return err
 	}
 	return s.saveState(c)
@@ -221,7 +221,7 @@ func (s *store) save(c *Container) error {
 
 // saveState writes what changed; the caller holds the record's lock.
 func (s *store) saveState(c *Container) error {
-	return fsutil.ReplaceJSON(s.statePath(c.ID), stateOf(c))
+	return fsutil.ReplaceVolatileJSON(s.statePath(c.ID), stateOf(c))
 }
 
 func (s *store) load(id string) (*Container, error) {

@@ -122,7 +122,7 @@ func (m *Manager) Connect(req ConnectRequest) (ep *Endpoint, err error) {
 	ip, err := m.ipam.Allocate(subnet, func(ip net.IP) error {
 		ep.IPAddress = ip.String()
 		ep.MacAddress = macFor(ip).String()
-		return fsutil.WriteJSON(m.endpointPath(req.ContainerID), ep)
+		return fsutil.WriteVolatileJSON(m.endpointPath(req.ContainerID), ep)
 	})
 	if err != nil {
 		if errors.Is(err, ErrSubnetFull) {

@@ -169,7 +169,7 @@ func (a *IPAM) with(subnet *net.IPNet, fn func(p *pool) (bool, error)) error {
 	if err != nil || !changed {
 		return err
 	}
-	return fsutil.WriteJSON(path, poolFile{Subnet: subnet.String(), Allocated: p.bm.runs(size), Next: p.next})
+	return fsutil.WriteVolatileJSON(path, poolFile{Subnet: subnet.String(), Allocated: p.bm.runs(size), Next: p.next})
 }
 
 func (p *pool) offset(ip net.IP) (uint32, error) {

@@ -122,7 +122,7 @@ func (a *portAllocator) with(fn func(owners map[string]string) (bool, error)) er
 	if err != nil || !changed {
 		return err
 	}
-	return fsutil.WriteJSON(a.path, owners)
+	return fsutil.WriteVolatileJSON(a.path, owners)
 }
 
 // conflicts reports whether proto/ip/port collides with a published one:

@@ -70,11 +70,13 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return replaceFile(path, data, perm)
+	return replaceFile(path, data, perm, true)
 }
 
-// replaceFile is WriteFile in a directory that must exist.
-func replaceFile(path string, data []byte, perm os.FileMode) error {
+// replaceFile is WriteFile in a directory that must exist; without durable,
+// nothing is fsynced (the write is still atomic for readers and against a
+// killed writer).
+func replaceFile(path string, data []byte, perm os.FileMode, durable bool) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -93,8 +95,10 @@ func replaceFile(path string, data []byte, perm os.FileMode) error {
 	if err := tmp.Chmod(perm); err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		return err
+	if durable {
+		if err := tmp.Sync(); err != nil {
+			return err
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return err
@@ -103,6 +107,9 @@ func replaceFile(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	ok = true
+	if !durable {
+		return nil
+	}
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()
@@ -120,14 +127,26 @@ func WriteJSON(path string, v any) error {
 	return WriteFile(path, append(data, '\n'), 0o600)
 }
 
-// ReplaceJSON is WriteJSON in a directory that must already exist: a
-// record's writer never brings back a directory another process removed.
-func ReplaceJSON(path string, v any) error {
+// WriteVolatileJSON is WriteJSON for state under the run directory, which
+// a host's reboot clears (tmpfs on most hosts): atomic for readers and
+// against a killed writer, but not fsynced, which guards only against a
+// host crash that the state does not outlive anyway.
+func WriteVolatileJSON(path string, v any) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return ReplaceVolatileJSON(path, v)
+}
+
+// ReplaceVolatileJSON is WriteVolatileJSON in a directory that must already
+// exist, so that a record's writer never brings back a directory another
+// process removed.
+func ReplaceVolatileJSON(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	return replaceFile(path, append(data, '\n'), 0o600)
+	return replaceFile(path, append(data, '\n'), 0o600, false)
 }
 
 // ReadJSON reads a whole JSON file into v, whatever its size.
