@@ -124,5 +124,5 @@ func ExecInit() error {
 		return reportFailure(fmt.Errorf("reading the process config: %v", err))
 	}
 	f.Close()
-	return reportFailure(execProcess(cfg.Process, cfg.SeccompBPF, true))
+	return reportFailure(execProcess(cfg.Process, cfg.SeccompBPF, true, nil))
 }

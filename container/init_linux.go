@@ -32,6 +32,9 @@ type initConfig struct {
 	RootfsMountDir string `json:"rootfsMountDir,omitempty"`
 	// SeccompBPF is spec.Linux.Seccomp compiled (see seccomp.go).
 	SeccompBPF []byte `json:"seccompBPF,omitempty"`
+	// AwaitStart: init sets up the container while the parent makes its
+	// network, and waits for msgStart before it confines itself and execs.
+	AwaitStart bool `json:"awaitStart,omitempty"`
 }
 
 // Init is the container's first process: `mydocker init`, started by the
@@ -80,13 +83,30 @@ func runInit() error {
 			return err
 		}
 	}
-	return execProcess(spec.Process, cfg.SeccompBPF, true)
+	var await func() error
+	if cfg.AwaitStart {
+		await = awaitStart
+	}
+	return execProcess(spec.Process, cfg.SeccompBPF, true, await)
+}
+
+// awaitStart waits for the parent's go-ahead.
+func awaitStart() error {
+	m, _, err := recvMsg(initSyncFd)
+	if err != nil {
+		return fmt.Errorf("waiting for the parent: %w", err)
+	}
+	if m.Type != msgStart {
+		return fmt.Errorf("waiting for the parent: got %q", m.Type)
+	}
+	return nil
 }
 
 // execProcess finishes what init and exec share: terminal, working directory,
 // environment, then exec. newSession makes the process a session leader,
-// which a controlling terminal needs.
-func execProcess(p *specs.Process, filter []byte, newSession bool) error {
+// which a controlling terminal needs; await, if not nil, is waited for
+// before the process confines itself.
+func execProcess(p *specs.Process, filter []byte, newSession bool, await func() error) error {
 	// Credentials and the seccomp filter are per thread until exec: stay on
 	// this one.
 	runtime.LockOSThread()
@@ -112,6 +132,11 @@ func execProcess(p *specs.Process, filter []byte, newSession bool) error {
 	// before the capabilities are dropped (the profile allows what follows).
 	if err := setRlimits(p); err != nil {
 		return err
+	}
+	if await != nil {
+		if err := await(); err != nil {
+			return err
+		}
 	}
 	if filter != nil && !p.NoNewPrivileges {
 		if err := loadSeccomp(filter); err != nil {

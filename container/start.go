@@ -124,6 +124,9 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		defer closeFd()
 		joined = ok
 	}
+	if err := rt.writeEtcFiles(c, nil); err != nil {
+		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
+	}
 	l, err := launch(cmd, c.Config.Tty, c.Config.OpenStdin)
 	if err != nil {
 		return nil, errdefs.WithCode(fmt.Errorf("starting init: %w", err), errdefs.CodeRuntime)
@@ -139,13 +142,19 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		return nil, err
 	}
 
-	// init waits for its config: this is where it gets its network (and,
-	// unless it joined them as it started, its cgroups) before any of the
-	// user's code runs.
+	// init waits for its config, and joins its cgroups as it starts unless
+	// it cannot (then it is moved in now, before it reads its config).
 	if cg != nil && !joined {
 		if err := cg.Apply(pid); err != nil {
 			return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 		}
+	}
+	// It sets up its root filesystem while the network is made here, and
+	// waits for the go-ahead before it runs anything of the user's. The
+	// /etc files it binds exist already; hosts gets the address in place.
+	if err := l.send(initConfig{Spec: c.Spec, RootfsMount: rootfsMount, RootfsMountDir: rootfsMountDir,
+		SeccompBPF: bpf, AwaitStart: true}); err != nil {
+		return nil, err
 	}
 	tNet := time.Now()
 	ep, err := rt.connect(c, pid)
@@ -156,8 +165,10 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		u.push(func() { rt.Networks.Disconnect(c.ID, false) })
 	}
 	logrus.Debugf("container %s: network connected in %v", c.ShortID(), time.Since(tNet))
-	if err := rt.writeEtcFiles(c, ep); err != nil {
-		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
+	if ep != nil {
+		if err := rewriteInPlace(rt.etcPath(c.ID, "hosts"), hostsFile(c.Spec.Hostname, c.Name, ep, nil)); err != nil {
+			return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
+		}
 	}
 	if ep != nil && namedNetwork(c.Config.NetworkMode) {
 		tNames := time.Now()
@@ -168,11 +179,12 @@ func (rt *Runtime) start(c *Container) (p *process, err error) {
 		logrus.Debugf("container %s: names on %s in %v", c.ShortID(), ep.Network, time.Since(tNames))
 	}
 
-	phase("network, /etc files")
-	if err := l.handshake(initConfig{Spec: c.Spec, RootfsMount: rootfsMount, RootfsMountDir: rootfsMountDir, SeccompBPF: bpf}); err != nil {
+	phase("network (init meanwhile: its mounts)")
+	l.goAhead()
+	if err := l.wait(); err != nil {
 		return nil, err
 	}
-	phase("init: mounts, confinement, exec")
+	phase("init: confinement, exec")
 	if _, err := rt.store.update(c.ID, func(r *Container) error {
 		r.State = State{Status: Running, Pid: pid, PidStart: start, StartedAt: time.Now().UTC(),
 			RestartCount: r.State.RestartCount, StopRequested: r.State.StopRequested}
@@ -329,13 +341,31 @@ func launch(cmd *exec.Cmd, tty, openStdin bool) (l *launched, err error) {
 	return &launched{p: p, cfgW: cfgW, sock: sock}, nil
 }
 
-// handshake sends cfg, then reads what the child reports until it execs
-// (end-of-file) or fails (an error with its exit code).
+// handshake sends cfg, then waits for the child to exec.
 func (l *launched) handshake(cfg any) error {
+	if err := l.send(cfg); err != nil {
+		return err
+	}
+	return l.wait()
+}
+
+// send gives the child its config.
+func (l *launched) send(cfg any) error {
 	if err := json.NewEncoder(l.cfgW).Encode(cfg); err != nil {
 		return fmt.Errorf("sending the config: %w", err)
 	}
-	l.cfgW.Close()
+	return l.cfgW.Close()
+}
+
+// goAhead lets an init that awaits it go on. A child that failed meanwhile
+// may be gone: wait says why.
+func (l *launched) goAhead() {
+	sendMsg(int(l.sock.Fd()), syncMsg{Type: msgStart}, -1)
+}
+
+// wait reads what the child reports until it execs (end-of-file) or fails
+// (an error with its exit code).
+func (l *launched) wait() error {
 	for {
 		m, fd, err := recvMsg(int(l.sock.Fd()))
 		if errors.Is(err, io.EOF) {

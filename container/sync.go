@@ -16,6 +16,9 @@ import (
 const (
 	msgError   = "error"
 	msgConsole = "console" // carries the pty master as SCM_RIGHTS
+	// msgStart goes the other way, to an init that awaits it: what the
+	// parent set up meanwhile (the network) is ready; run the command.
+	msgStart = "start"
 )
 
 type syncMsg struct {
