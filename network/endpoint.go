@@ -102,10 +102,12 @@ func (m *Manager) Connect(req ConnectRequest) (ep *Endpoint, err error) {
 			}
 		}
 	}()
+	t0 := time.Now()
 	ports, err := m.ports.allocate(req.ContainerID, req.Ports)
 	if err != nil {
 		return nil, errdefs.WithCode(err, errdefs.CodeRuntime)
 	}
+	t1 := time.Now()
 	undo = append(undo, func() { m.ports.release(req.ContainerID) })
 
 	subnet := n.ipnet()
@@ -133,13 +135,16 @@ func (m *Manager) Connect(req ConnectRequest) (ep *Endpoint, err error) {
 	undo = append(undo, func() {
 		m.ipam.Release(subnet, ip, func() error { return removeIfExists(m.endpointPath(req.ContainerID)) })
 	})
+	t2 := time.Now()
 	if err := m.driver.Join(n, ep, req.Pid); err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { m.driver.Leave(ep, false) })
+	t3 := time.Now()
 	if err := m.firewallFor(ep.Firewall).addContainer(ep); err != nil {
 		return nil, err
 	}
+	logrus.Debugf("network %s: ports %v, address %v, veth %v, firewall %v", n.Name, t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), time.Since(t3))
 	return ep, nil
 }
 
@@ -157,8 +162,13 @@ func (m *Manager) Disconnect(cid string, exited bool) error {
 		return err
 	}
 	var errs []error
+	t0 := time.Now()
 	errs = append(errs, m.firewallFor(ep.Firewall).removeContainer(ep))
+	t1 := time.Now()
 	errs = append(errs, m.driver.Leave(ep, exited), m.ports.release(cid))
+	defer func(t2 time.Time) {
+		logrus.Debugf("network %s: released firewall %v, veth and ports %v, address %v", ep.Network, t1.Sub(t0), t2.Sub(t1), time.Since(t2))
+	}(time.Now())
 	if _, subnet, perr := net.ParseCIDR(fmt.Sprintf("%s/%d", ep.IPAddress, ep.IPPrefixLen)); perr == nil {
 		errs = append(errs, m.ipam.Release(subnet, net.ParseIP(ep.IPAddress), func() error {
 			return removeIfExists(m.endpointPath(cid))

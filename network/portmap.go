@@ -125,16 +125,41 @@ func (a *portAllocator) with(fn func(owners map[string]string) (bool, error)) er
 	return fsutil.WriteVolatileJSON(a.path, owners)
 }
 
-// conflicts reports whether proto/ip/port collides with a published one:
-// the same port on the same address, or on all addresses.
-func conflicts(owners map[string]string, proto, ip string, port int) (string, bool) {
+// portIndex is the published ports by proto/port, with the address of
+// each ("" for all) and its owner: a collision check is one map lookup, so
+// picking a port stays cheap with thousands published.
+type portIndex map[string][][2]string
+
+func indexPorts(maps ...map[string]string) portIndex {
+	idx := portIndex{}
+	for _, owners := range maps {
+		for key, owner := range owners {
+			if f := strings.SplitN(key, "/", 3); len(f) == 3 {
+				k := f[0] + "/" + f[2]
+				idx[k] = append(idx[k], [2]string{f[1], owner})
+			}
+		}
+	}
+	return idx
+}
+
+func (idx portIndex) add(proto, ip string, port int, owner string) {
 	if ip == "0.0.0.0" {
 		ip = ""
 	}
-	for key, owner := range owners {
-		f := strings.SplitN(key, "/", 3)
-		if len(f) == 3 && f[0] == proto && f[2] == strconv.Itoa(port) && (f[1] == ip || f[1] == "" || ip == "") {
-			return owner, true
+	k := proto + "/" + strconv.Itoa(port)
+	idx[k] = append(idx[k], [2]string{ip, owner})
+}
+
+// conflict reports whether proto/ip/port collides with a published one:
+// the same port on the same address, or on all addresses.
+func (idx portIndex) conflict(proto, ip string, port int) (string, bool) {
+	if ip == "0.0.0.0" {
+		ip = ""
+	}
+	for _, e := range idx[proto+"/"+strconv.Itoa(port)] {
+		if e[0] == ip || e[0] == "" || ip == "" {
+			return e[1], true
 		}
 	}
 	return "", false
@@ -146,17 +171,17 @@ func conflicts(owners map[string]string, proto, ip string, port int) (string, bo
 func (a *portAllocator) allocate(owner string, req []PortMapping) ([]PortMapping, error) {
 	out := make([]PortMapping, len(req))
 	err := a.with(func(owners map[string]string) (bool, error) {
+		idx := indexPorts(owners)
 		added := map[string]string{}
 		for i, p := range req {
 			if p.HostPort == 0 {
-				port, err := pickPort(owners, added, p.Proto, p.HostIP)
+				port, err := pickPort(idx, p.Proto, p.HostIP)
 				if err != nil {
 					return false, err
 				}
 				p.HostPort = port
 			} else {
-				all := mergeOwners(owners, added)
-				if other, ok := conflicts(all, p.Proto, p.HostIP, p.HostPort); ok {
+				if other, ok := idx.conflict(p.Proto, p.HostIP, p.HostPort); ok {
 					return false, fmt.Errorf("port %d/%s is already published by container %.12s", p.HostPort, p.Proto, other)
 				}
 				if err := bindable(p.Proto, p.HostIP, p.HostPort); err != nil {
@@ -164,6 +189,7 @@ func (a *portAllocator) allocate(owner string, req []PortMapping) ([]PortMapping
 				}
 			}
 			added[portKey(p.Proto, p.HostIP, p.HostPort)] = owner
+			idx.add(p.Proto, p.HostIP, p.HostPort, owner)
 			out[i] = p
 		}
 		for k, v := range added {
@@ -174,22 +200,10 @@ func (a *portAllocator) allocate(owner string, req []PortMapping) ([]PortMapping
 	return out, err
 }
 
-func mergeOwners(a, b map[string]string) map[string]string {
-	m := make(map[string]string, len(a)+len(b))
-	for k, v := range a {
-		m[k] = v
-	}
-	for k, v := range b {
-		m[k] = v
-	}
-	return m
-}
-
 // pickPort finds a free port in the dynamic range.
-func pickPort(owners, added map[string]string, proto, ip string) (int, error) {
-	all := mergeOwners(owners, added)
+func pickPort(idx portIndex, proto, ip string) (int, error) {
 	for port := PortRangeStart; port <= PortRangeEnd; port++ {
-		if _, taken := conflicts(all, proto, ip, port); taken {
+		if _, taken := idx.conflict(proto, ip, port); taken {
 			continue
 		}
 		if bindable(proto, ip, port) == nil {
