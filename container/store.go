@@ -331,9 +331,21 @@ func (s *store) list() ([]*Container, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One listing of the name index, not a read per container.
+	indexed := map[string]bool{}
+	if names, err := os.ReadDir(s.namesDir()); err == nil {
+		for _, e := range names {
+			indexed[e.Name()] = true
+		}
+	}
+	// Read (and decode) on every core: with a thousand records that is most
+	// of what ps costs.
+	loaded := make([]*Container, len(ids))
+	errs := make([]error, len(ids))
+	fsutil.Each(len(ids), func(i int) { loaded[i], errs[i] = s.loadLight(ids[i]) })
 	var out []*Container
-	for _, id := range ids {
-		c, err := s.loadLight(id)
+	for i, id := range ids {
+		c, err := loaded[i], errs[i]
 		if errdefs.IsNotFound(err) {
 			s.sweepIncomplete(id)
 			continue
@@ -341,7 +353,7 @@ func (s *store) list() ([]*Container, error) {
 		if err != nil {
 			return nil, err
 		}
-		if c.Name != "" && s.nameOwner(c.Name) == "" {
+		if c.Name != "" && !indexed[c.Name] {
 			// A record from before the name index (or whose entry was lost):
 			// index it again.
 			createExcl(s.namePath(c.Name), c.ID)

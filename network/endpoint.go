@@ -50,17 +50,25 @@ func (m *Manager) endpoints() ([]*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []*Endpoint
+	var names []string
 	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
-			continue
+		if strings.HasSuffix(e.Name(), ".json") && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
 		}
-		ep := &Endpoint{}
-		if err := fsutil.ReadJSON(filepath.Join(dir, e.Name()), ep); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				continue
-			}
-			return nil, err
+	}
+	eps := make([]*Endpoint, len(names))
+	errs := make([]error, len(names))
+	fsutil.Each(len(names), func(i int) {
+		eps[i] = &Endpoint{}
+		errs[i] = fsutil.ReadJSON(filepath.Join(dir, names[i]), eps[i])
+	})
+	var out []*Endpoint
+	for i, ep := range eps {
+		if errors.Is(errs[i], os.ErrNotExist) {
+			continue // released meanwhile
+		}
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
 		out = append(out, ep)
 	}
@@ -219,17 +227,25 @@ func (m *Manager) Reconcile(live func(id string) bool) error {
 			continue
 		}
 		gw := net.ParseIP(n.Gateway)
-		var owned map[string]bool
-		// Under the subnet's lock: an endpoint that took an address from it
-		// has its file written by then.
+		// What the endpoints read above own is kept. An address they do not
+		// account for is looked up again under the subnet's lock, where an
+		// endpoint that took an address has its file written: only then is
+		// it freed (one read of the endpoints, not two, when all is well).
+		owned := map[string]bool{}
+		for _, ep := range eps {
+			if ep.NetworkID == n.ID {
+				owned[ep.IPAddress] = true
+			}
+		}
+		reread := false
 		m.ipam.Sweep(subnet, func(ip net.IP) bool {
-			if ip.Equal(gw) {
+			if ip.Equal(gw) || owned[ip.String()] {
 				return true
 			}
-			if owned == nil {
-				owned = map[string]bool{}
-				eps, _ := m.endpoints()
-				for _, ep := range eps {
+			if !reread {
+				reread = true
+				now, _ := m.endpoints()
+				for _, ep := range now {
 					if ep.NetworkID == n.ID {
 						owned[ep.IPAddress] = true
 					}

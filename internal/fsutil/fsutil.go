@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -147,6 +149,28 @@ func ReplaceVolatileJSON(path string, v any) error {
 		return err
 	}
 	return replaceFile(path, append(data, '\n'), 0o600, false)
+}
+
+// Each calls fn(0) ... fn(n-1) on every core and returns when all are done:
+// for reading many small files (records, endpoints), whose cost is the
+// system calls and the decoding, not the disk.
+func Each(n int, fn func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(n, 2*runtime.NumCPU()); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // ReadJSON reads a whole JSON file into v, whatever its size.
