@@ -85,6 +85,9 @@ func (rt *Runtime) runOnTerminal(c *Container, super *os.File, keys []byte) erro
 		conn.Close()
 		return err
 	}
+	if cur, err := rt.store.loadLight(c.ID); err == nil {
+		c.State = cur.State // its pid, for the signals relay passes on
+	}
 	code, err := rt.relay(c, conn, keys, c.Config.OpenStdin)
 	if err == nil {
 		rt.waitSupervisor(c.ID) // as Docker's run: back once --rm has removed it

@@ -200,3 +200,17 @@ func TestAttachDetach(t *testing.T) {
 		t.Fatalf("attach without a terminal: %v", r)
 	}
 }
+
+// A signal to a foreground run -it goes to the container (as Docker's
+// sig-proxy), and the user's terminal comes back as it was.
+func TestTerminalRunForwardsSignals(t *testing.T) {
+	s := startPty(t, 24, 80, "run", "-it", "--rm", "--net", "none", "busybox", "sh", "-c",
+		`trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.1; done`)
+	s.readUntil("ready")
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.readUntil("got-term")
+	s.wait(7)
+	if after := s.termios(); after.Lflag&unix.ICANON == 0 { // a new pty is canonical
+		t.Fatal("the terminal was left raw")
+	}
+}
