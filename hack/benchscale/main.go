@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -154,7 +155,7 @@ func monitorMemory(root string) (rss, pss float64, count int) {
 	for _, p := range procs {
 		cmdline, _ := os.ReadFile(p + "/cmdline")
 		args := strings.Split(string(cmdline), "\x00")
-		if !strings.Contains(string(cmdline), root) || !contains(args, "monitor") {
+		if !strings.Contains(string(cmdline), root) || !slices.Contains(args, "monitor") {
 			continue
 		}
 		count++
@@ -179,15 +180,6 @@ func monitorMemory(root string) (rss, pss float64, count int) {
 		f.Close()
 	}
 	return rss, pss, count
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 type phaseTime struct {
