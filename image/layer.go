@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/vbatts/tar-split/tar/asm"
 	"github.com/vbatts/tar-split/tar/storage"
@@ -181,10 +180,6 @@ func (s *Store) newTmp() (string, func(), error) {
 
 // removeStaleTmp removes an unpack directory whose unpacker is gone.
 func (s *Store) removeStaleTmp(path string) {
-	// A directory just made may not be flocked by its unpacker yet.
-	if st, err := os.Stat(path); err != nil || time.Since(st.ModTime()) < 10*time.Second {
-		return
-	}
 	d, err := os.Open(path)
 	if err != nil {
 		return
