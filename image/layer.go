@@ -163,19 +163,33 @@ func (s *Store) newTmp() (string, func(), error) {
 	if err := os.MkdirAll(s.layersDir(), 0o700); err != nil {
 		return "", nil, err
 	}
-	tmp, err := os.MkdirTemp(s.layersDir(), ".tmp-")
-	if err != nil {
-		return "", nil, err
+	for try := 0; ; try++ {
+		tmp, err := os.MkdirTemp(s.layersDir(), ".tmp-")
+		if err != nil {
+			return "", nil, err
+		}
+		d, err := os.Open(tmp)
+		if err == nil {
+			err = unix.Flock(int(d.Fd()), unix.LOCK_EX)
+		}
+		// A sweep may take a directory between its making and its lock:
+		// then make another.
+		if _, serr := os.Stat(tmp); err == nil && serr != nil && try < 10 {
+			d.Close()
+			continue
+		}
+		if err != nil {
+			if d != nil {
+				d.Close()
+			}
+			os.RemoveAll(tmp)
+			if errors.Is(err, os.ErrNotExist) && try < 10 {
+				continue
+			}
+			return "", nil, err
+		}
+		return tmp, func() { os.RemoveAll(tmp); d.Close() }, nil
 	}
-	d, err := os.Open(tmp)
-	if err == nil {
-		err = unix.Flock(int(d.Fd()), unix.LOCK_EX)
-	}
-	if err != nil {
-		os.RemoveAll(tmp)
-		return "", nil, err
-	}
-	return tmp, func() { os.RemoveAll(tmp); d.Close() }, nil
 }
 
 // removeStaleTmp removes an unpack directory whose unpacker is gone.
